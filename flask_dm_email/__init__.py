@@ -1,0 +1,41 @@
+"""flask-dm-email: send GOV.UK Notify email safely from Flask apps on every stage."""
+
+from __future__ import annotations
+
+from notifications_python_client import prepare_upload
+
+from .backends import OutgoingEmail, SentEmail
+from .errors import (
+    EmailAuthError,
+    EmailConfigError,
+    EmailError,
+    EmailInvalidError,
+    EmailOutcomeUnknownError,
+    EmailRateLimitError,
+    EmailRequestError,
+    EmailTemplateError,
+    EmailUnavailableError,
+    RecipientNotAllowedError,
+)
+from .extension import DMEmail, get_state, send_email
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "DMEmail",
+    "EmailAuthError",
+    "EmailConfigError",
+    "EmailError",
+    "EmailInvalidError",
+    "EmailOutcomeUnknownError",
+    "EmailRateLimitError",
+    "EmailRequestError",
+    "EmailTemplateError",
+    "EmailUnavailableError",
+    "OutgoingEmail",
+    "RecipientNotAllowedError",
+    "SentEmail",
+    "get_state",
+    "prepare_upload",
+    "send_email",
+]

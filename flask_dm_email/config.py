@@ -1,0 +1,649 @@
+"""Stage-aware settings: where each key is read from, how it is validated, and the
+rules each stage enforces.
+
+Reading order for every key: ``app.config``, else the process environment, else (on the
+``development`` stage only) a ``.env`` file read with python-dotenv, else the default.
+The ``.env`` file is read, never written into ``os.environ``, so it cannot override a
+real environment variable and it leaves no trace on other apps in the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from dotenv import dotenv_values, find_dotenv
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from .errors import EmailConfigError
+from .recipients import is_valid_email_address, normalise_allow_list
+
+# The config keys, in one place (Flask-Limiter keeps its names in one module too).
+DM_ENVIRONMENT = "DM_ENVIRONMENT"
+DM_NOTIFY_KEY = "DM_NOTIFY_KEY"
+DM_NOTIFY_API_KEY = "DM_NOTIFY_API_KEY"  # alias of DM_NOTIFY_KEY
+DM_NOTIFY_BASE_URL = "DM_NOTIFY_BASE_URL"
+DM_NOTIFY_TEMPLATES = "DM_NOTIFY_TEMPLATES"
+DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS = "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS"
+DM_NOTIFY_ALLOWED_RECIPIENTS = "DM_NOTIFY_ALLOWED_RECIPIENTS"
+DM_NOTIFY_CALLBACK_TOKEN = "DM_NOTIFY_CALLBACK_TOKEN"
+DM_NOTIFY_CALLBACK_PREFIX = "DM_NOTIFY_CALLBACK_PREFIX"
+DM_NOTIFY_CALLBACKS_ENABLED = "DM_NOTIFY_CALLBACKS_ENABLED"
+DM_EMAIL_BACKEND = "DM_EMAIL_BACKEND"
+DM_NOTIFY_TIMEOUT = "DM_NOTIFY_TIMEOUT"
+DM_NOTIFY_MAX_ATTEMPTS = "DM_NOTIFY_MAX_ATTEMPTS"
+DM_NOTIFY_RETRY_BACKOFF = "DM_NOTIFY_RETRY_BACKOFF"
+DM_NOTIFY_RETRY_MAX_BACKOFF = "DM_NOTIFY_RETRY_MAX_BACKOFF"
+DM_NOTIFY_RETRY_DEADLINE = "DM_NOTIFY_RETRY_DEADLINE"
+DM_DOTENV_PATH = "DM_DOTENV_PATH"
+
+DEFAULT_NOTIFY_BASE_URL = "https://api.notifications.service.gov.uk"
+DEFAULT_CALLBACK_PREFIX = "/callbacks"
+
+# Keys whose values are secrets: never printed, only their presence is.
+SECRET_KEYS = frozenset({DM_NOTIFY_KEY, DM_NOTIFY_CALLBACK_TOKEN})
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_NOTIFY_KEY = re.compile(rf"^.+-{_UUID}-{_UUID}$")
+_UUID_ONLY = re.compile(rf"^{_UUID}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_MIN_CALLBACK_TOKEN_LENGTH = 10  # Notify refuses shorter bearer tokens
+
+
+class Stage(str, Enum):
+    """The stages a Digital Marketplace-style service runs on."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PREVIEW = "preview"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+    @property
+    def is_live(self) -> bool:
+        """Preview, staging and production: stages with a real Notify service."""
+        return self in LIVE_STAGES
+
+
+LIVE_STAGES = frozenset({Stage.PREVIEW, Stage.STAGING, Stage.PRODUCTION})
+STAGE_ALIASES = {"local": Stage.DEVELOPMENT}
+BACKENDS = ("notify", "log", "memory")
+
+
+@dataclass(frozen=True)
+class StageRule:
+    """One row of the stage table in the docs (``docs/configuration.rst``).
+
+    The docs table is checked against these values by the test suite, and
+    :func:`check_stage_rules` enforces them, so the two cannot drift apart.
+    """
+
+    default_backend: str
+    key: str
+    redirect_map: str
+    allow_list: str
+    callback_token: str
+
+
+_LIVE_RULE = StageRule(
+    default_backend="notify",
+    key="required",
+    redirect_map="required (may be {} explicitly)",
+    allow_list="optional",
+    callback_token="required when callbacks are mounted",
+)
+STAGE_RULES: Mapping[Stage, StageRule] = {
+    Stage.DEVELOPMENT: StageRule(
+        "log without a key, else notify", "optional", "optional", "optional", "optional"
+    ),
+    Stage.TEST: StageRule(
+        "memory (no network unless configured)", "ignored", "optional", "optional", "optional"
+    ),
+    Stage.PREVIEW: _LIVE_RULE,
+    Stage.STAGING: _LIVE_RULE,
+    Stage.PRODUCTION: StageRule(
+        "notify", "required", "allowed", "refused", "required when callbacks are mounted"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try a send before giving up (conservative: a send usually runs in a
+    web request). Backoff doubles from ``backoff`` up to ``max_backoff``, with full
+    jitter; no attempt starts after ``deadline`` seconds from the first."""
+
+    max_attempts: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 4.0
+    deadline: float = 20.0
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated, effective settings of one app. Built once, at ``init_app``."""
+
+    stage: Stage
+    backend: str
+    notify_key: str | None = field(default=None, repr=False)
+    notify_base_url: str = DEFAULT_NOTIFY_BASE_URL
+    templates: Mapping[str, str] = field(default_factory=dict)
+    redirects: Mapping[str, str] | None = field(default=None, repr=False)
+    allowed_recipients: frozenset[str] | None = field(default=None, repr=False)
+    callback_tokens: tuple[str, ...] = field(default=(), repr=False)
+    callback_prefix: str = DEFAULT_CALLBACK_PREFIX
+    callbacks_enabled: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False)
+    dotenv_path: str | None = None
+
+
+# --- parsing fields -----------------------------------------------------------------
+
+
+class _Text(fields.String):
+    """A string that must not be blank once stripped."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            raise ValidationError("is empty; remove it or give it a value.")
+        return text.strip()
+
+
+class _NotifyKey(fields.Field):
+    """A Notify API key: ``{key name}-{service id}-{secret}``. Never echoed."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not _NOTIFY_KEY.match(value.strip()):
+            raise ValidationError(
+                "is not a GOV.UK Notify API key. Copy the whole key from Notify's "
+                "'API integration > API keys' page: it has the form "
+                "{key name}-{service id}-{secret}. (The value is not shown.)"
+            )
+        return value.strip()
+
+
+class _Mapping(fields.Field):
+    """A dict, a JSON object string, or ``name=value,name=value``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, Mapping):
+            items = dict(value)
+        elif isinstance(value, str):
+            items = _parse_mapping_string(value)
+        else:
+            raise ValidationError(
+                "must be a dict, a JSON object string or 'name=value,name=value'."
+            )
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in items.items()):
+            raise ValidationError("must map strings to strings.")
+        return {k.strip(): v.strip() for k, v in items.items()}
+
+
+def _parse_mapping_string(value: str) -> dict[str, Any]:
+    text = value.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise ValidationError("is not valid JSON; check its quotes and commas.") from None
+        if not isinstance(parsed, dict):
+            raise ValidationError("must be a JSON object.")
+        return parsed
+    items: dict[str, Any] = {}
+    for pair in text.split(","):
+        name, sep, val = pair.partition("=")
+        if not sep or not name.strip() or not val.strip():
+            raise ValidationError(
+                "must be a JSON object or 'name=value,name=value'; one entry has no "
+                "'name=value' form."
+            )
+        items[name.strip()] = val.strip()
+    return items
+
+
+class _StringList(fields.Field):
+    """A list of strings, a JSON array string, or a comma-separated string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValidationError("is not a valid JSON array.") from None
+            else:
+                value = [part for part in text.split(",")]
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise ValidationError("must be a list or a comma-separated string.")
+        if not all(isinstance(item, str) for item in value):
+            raise ValidationError("must contain only strings.")
+        return tuple(item.strip() for item in value if item.strip())
+
+
+class _Flag(fields.Boolean):
+    truthy = {True, "true", "True", "TRUE", "1", 1, "yes", "on"}
+    falsy = {False, "false", "False", "FALSE", "0", 0, "no", "off"}
+
+
+class SettingsSchema(Schema):
+    """Types and formats of every key. Stage rules are checked afterwards."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    environment = fields.String(data_key=DM_ENVIRONMENT, allow_none=True)
+    notify_key = _NotifyKey(data_key=DM_NOTIFY_KEY, allow_none=True)
+    notify_base_url = fields.Url(
+        data_key=DM_NOTIFY_BASE_URL,
+        allow_none=True,
+        require_tld=False,
+        schemes={"http", "https"},
+    )
+    templates = _Mapping(data_key=DM_NOTIFY_TEMPLATES, allow_none=True)
+    redirects = _Mapping(data_key=DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS, allow_none=True)
+    allowed_recipients = _StringList(data_key=DM_NOTIFY_ALLOWED_RECIPIENTS, allow_none=True)
+    callback_tokens = _StringList(data_key=DM_NOTIFY_CALLBACK_TOKEN, allow_none=True)
+    callback_prefix = _Text(data_key=DM_NOTIFY_CALLBACK_PREFIX, allow_none=True)
+    callbacks_enabled = _Flag(data_key=DM_NOTIFY_CALLBACKS_ENABLED, allow_none=True)
+    backend = fields.String(
+        data_key=DM_EMAIL_BACKEND,
+        allow_none=True,
+        validate=validate.OneOf(BACKENDS, error="must be one of notify, log, memory."),
+    )
+    timeout = fields.Float(
+        data_key=DM_NOTIFY_TIMEOUT,
+        allow_none=True,
+        validate=validate.Range(min=0.1, max=120, error="must be between 0.1 and 120 seconds."),
+    )
+    max_attempts = fields.Integer(
+        data_key=DM_NOTIFY_MAX_ATTEMPTS,
+        allow_none=True,
+        validate=validate.Range(min=1, max=10, error="must be a whole number from 1 to 10."),
+    )
+    backoff = fields.Float(
+        data_key=DM_NOTIFY_RETRY_BACKOFF,
+        allow_none=True,
+        validate=validate.Range(min=0, max=60, error="must be between 0 and 60 seconds."),
+    )
+    max_backoff = fields.Float(
+        data_key=DM_NOTIFY_RETRY_MAX_BACKOFF,
+        allow_none=True,
+        validate=validate.Range(min=0, max=300, error="must be between 0 and 300 seconds."),
+    )
+    deadline = fields.Float(
+        data_key=DM_NOTIFY_RETRY_DEADLINE,
+        allow_none=True,
+        validate=validate.Range(min=0, max=3600, error="must be between 0 and 3600 seconds."),
+    )
+
+
+# Keys read by load_settings, with how each is described in `flask dm-email config`.
+KEYS: tuple[str, ...] = (
+    DM_ENVIRONMENT,
+    DM_EMAIL_BACKEND,
+    DM_NOTIFY_KEY,
+    DM_NOTIFY_BASE_URL,
+    DM_NOTIFY_TEMPLATES,
+    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
+    DM_NOTIFY_ALLOWED_RECIPIENTS,
+    DM_NOTIFY_CALLBACK_TOKEN,
+    DM_NOTIFY_CALLBACK_PREFIX,
+    DM_NOTIFY_CALLBACKS_ENABLED,
+    DM_NOTIFY_TIMEOUT,
+    DM_NOTIFY_MAX_ATTEMPTS,
+    DM_NOTIFY_RETRY_BACKOFF,
+    DM_NOTIFY_RETRY_MAX_BACKOFF,
+    DM_NOTIFY_RETRY_DEADLINE,
+)
+
+# Fixes for marshmallow's type errors, keyed by config key.
+_FIXES = {
+    DM_NOTIFY_BASE_URL: "Use the API root, e.g. https://api.notifications.service.gov.uk "
+    "or the simulator's http://127.0.0.1:6011.",
+    DM_NOTIFY_TEMPLATES: "Map template names to Notify template ids, e.g. "
+    '{"welcome": "<template id>"}.',
+    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS: "Map domains to a safe address, e.g. "
+    "example.com=success@simulator.amazonses.com.",
+    DM_NOTIFY_CALLBACKS_ENABLED: "Use true or false.",
+}
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+class RawSettings:
+    """The raw value of every key and where it came from."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.sources: dict[str, str] = {}
+
+    def set(self, key: str, value: Any, source: str) -> None:
+        self.values[key] = value
+        self.sources[key] = source
+
+
+def _lookup(
+    key: str,
+    names: tuple[str, ...],
+    layers: list[tuple[str, Mapping[str, Any]]],
+    raw: RawSettings,
+) -> None:
+    for source, mapping in layers:
+        for name in names:
+            value = mapping.get(name)
+            if value is not None and value != "":
+                raw.set(key, value, source if name == key else f"{source} ({name})")
+                return
+    raw.sources[key] = "default"
+
+
+def read_raw_settings(
+    app_config: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    testing: bool = False,
+) -> tuple[RawSettings, list[tuple[str, str]], str | None]:
+    """Collect raw values from config, environment and (development only) ``.env``.
+
+    Returns the raw settings, problems found while reading, and the ``.env`` path used.
+    """
+    problems: list[tuple[str, str]] = []
+    raw = RawSettings()
+    layers: list[tuple[str, Mapping[str, Any]]] = [("config", app_config), ("environment", environ)]
+    _lookup(DM_ENVIRONMENT, (DM_ENVIRONMENT,), layers, raw)
+    stage_name = str(raw.values.get(DM_ENVIRONMENT) or ("test" if testing else "development"))
+    dotenv_path: str | None = None
+    if STAGE_ALIASES.get(stage_name.strip().lower(), stage_name.strip().lower()) == "development":
+        dotenv_path = str(
+            app_config.get(DM_DOTENV_PATH) or environ.get(DM_DOTENV_PATH) or find_dotenv(usecwd=True)
+        )
+        if dotenv_path and os.path.isfile(dotenv_path):
+            dotenv = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+            layers.append((".env", dotenv))
+            env_stage = dotenv.get(DM_ENVIRONMENT, "").strip().lower()
+            if env_stage and STAGE_ALIASES.get(env_stage, env_stage) != "development":
+                problems.append(
+                    (
+                        DM_ENVIRONMENT,
+                        f"is set to {env_stage!r} in {dotenv_path}, but .env files are only "
+                        "read on the development stage. Set DM_ENVIRONMENT in the real "
+                        "environment or in app.config instead.",
+                    )
+                )
+        else:
+            dotenv_path = None
+    for key in KEYS:
+        if key == DM_ENVIRONMENT:
+            continue
+        names = (key, DM_NOTIFY_API_KEY) if key == DM_NOTIFY_KEY else (key,)
+        _lookup(key, names, layers, raw)
+    # Both spellings of the key, with different values, is a mistake worth stopping for.
+    for source, mapping in layers:
+        primary, alias = mapping.get(DM_NOTIFY_KEY), mapping.get(DM_NOTIFY_API_KEY)
+        if primary and alias and primary != alias:
+            problems.append(
+                (
+                    DM_NOTIFY_KEY,
+                    f"and its alias DM_NOTIFY_API_KEY are both set in the {source}, to "
+                    "different keys. Set only DM_NOTIFY_KEY.",
+                )
+            )
+    return raw, problems, dotenv_path
+
+
+# --- validating -----------------------------------------------------------------------
+
+
+def _schema_problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    messages = error.messages if isinstance(error.messages, dict) else {}
+    for key, value in sorted(messages.items()):
+        texts = value if isinstance(value, list) else [str(value)]
+        text = " ".join(str(t) for t in texts)
+        fix = _FIXES.get(key)
+        problems.append((key, f"{text} {fix}" if fix else text))
+    return problems
+
+
+def _parse_stage(value: Any, problems: list[tuple[str, str]], testing: bool) -> Stage:
+    if value is None:
+        return Stage.TEST if testing else Stage.DEVELOPMENT
+    name = str(value).strip().lower()
+    name = STAGE_ALIASES.get(name, Stage.DEVELOPMENT).value if name in STAGE_ALIASES else name
+    try:
+        return Stage(name)
+    except ValueError:
+        problems.append(
+            (
+                DM_ENVIRONMENT,
+                "must be one of development (or local), test, preview, staging, production.",
+            )
+        )
+        return Stage.DEVELOPMENT
+
+
+def _check_templates(templates: Mapping[str, str], problems: list[tuple[str, str]]) -> None:
+    for name, template_id in templates.items():
+        if not _UUID_ONLY.match(template_id):
+            problems.append(
+                (
+                    DM_NOTIFY_TEMPLATES,
+                    f"template {name!r} does not map to a Notify template id (a UUID). Copy "
+                    "the id from the template's page in Notify.",
+                )
+            )
+
+
+def _normalise_redirects(
+    redirects: Mapping[str, str], problems: list[tuple[str, str]]
+) -> dict[str, str]:
+    result = {}
+    for domain, address in redirects.items():
+        clean = domain.strip().lstrip("@").lower()
+        if not _DOMAIN.match(clean):
+            problems.append(
+                (
+                    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
+                    f"{clean!r} is not a domain name. Use the part after the @, e.g. example.com.",
+                )
+            )
+        elif not is_valid_email_address(address):
+            problems.append(
+                (
+                    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
+                    f"the safe address for {clean} is not a valid email address. Use an "
+                    "address that Notify accepts, e.g. success@simulator.amazonses.com.",
+                )
+            )
+        else:
+            result[clean] = address.strip()
+    return result
+
+
+def _check_allow_list(entries: tuple[str, ...], problems: list[tuple[str, str]]) -> None:
+    for entry in entries:
+        if entry.startswith("@"):
+            if not _DOMAIN.match(entry[1:].lower()):
+                problems.append(
+                    (
+                        DM_NOTIFY_ALLOWED_RECIPIENTS,
+                        f"{entry!r} is not an @domain entry. Use e.g. @example.gov.uk.",
+                    )
+                )
+        elif not is_valid_email_address(entry):
+            problems.append(
+                (
+                    DM_NOTIFY_ALLOWED_RECIPIENTS,
+                    "one entry is neither a valid email address nor an @domain entry. "
+                    "(The entry is not shown.)",
+                )
+            )
+
+
+def check_stage_rules(settings: Settings) -> list[tuple[str, str]]:
+    """The stage table as code: return every violation as ``(key, message)``."""
+    problems: list[tuple[str, str]] = []
+    stage = settings.stage
+    if stage.is_live and settings.backend != "notify":
+        problems.append(
+            (
+                DM_EMAIL_BACKEND,
+                f"is {settings.backend!r} on {stage.value}, which would drop every email "
+                "without sending it. Remove DM_EMAIL_BACKEND (it defaults to notify there).",
+            )
+        )
+    if settings.backend == "notify" and not settings.notify_key:
+        where = (
+            f"is required on {stage.value}"
+            if stage.is_live
+            else "is required when DM_EMAIL_BACKEND is notify"
+        )
+        problems.append(
+            (
+                DM_NOTIFY_KEY,
+                f"{where}. Create a key in Notify ('API integration > API keys'; a test key "
+                "for development) and set DM_NOTIFY_KEY in the environment.",
+            )
+        )
+    if stage in (Stage.PREVIEW, Stage.STAGING) and settings.redirects is None:
+        problems.append(
+            (
+                DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
+                f"is required on {stage.value}, so test domains never reach Notify as real "
+                "recipients. Set it, e.g. "
+                "'example.com=success@simulator.amazonses.com', or to {} to redirect nothing.",
+            )
+        )
+    if stage is Stage.PRODUCTION and settings.allowed_recipients is not None:
+        problems.append(
+            (
+                DM_NOTIFY_ALLOWED_RECIPIENTS,
+                "is refused on production, where it would stop real users getting their "
+                "email. Remove it from production config.",
+            )
+        )
+    if stage.is_live and settings.callbacks_enabled and not settings.callback_tokens:
+        problems.append(
+            (
+                DM_NOTIFY_CALLBACK_TOKEN,
+                f"is required on {stage.value} while the callback blueprint is mounted. Set it "
+                "to the bearer token entered in Notify's callback settings, or set "
+                "DM_NOTIFY_CALLBACKS_ENABLED=false in an app that does not take callbacks.",
+            )
+        )
+    return problems
+
+
+def load_settings(
+    app_config: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    *,
+    testing: bool = False,
+) -> Settings:
+    """Read and validate every key, or raise :class:`EmailConfigError` listing every
+    problem (each names its key and the fix, and none shows a secret or an address).
+    """
+    environ = os.environ if environ is None else environ
+    raw, problems, dotenv_path = read_raw_settings(app_config, environ, testing=testing)
+    try:
+        data: dict[str, Any] = SettingsSchema().load(raw.values)
+    except ValidationError as error:
+        problems.extend(_schema_problems(error))
+        valid = error.valid_data if isinstance(error.valid_data, dict) else {}
+        data = dict(valid)
+    stage = _parse_stage(data.get("environment"), problems, testing)
+
+    templates = data.get("templates") or {}
+    _check_templates(templates, problems)
+    redirects = data.get("redirects")
+    if redirects is not None:
+        redirects = _normalise_redirects(redirects, problems)
+    allow = data.get("allowed_recipients")
+    if allow is not None:
+        _check_allow_list(allow, problems)
+    tokens: tuple[str, ...] = data.get("callback_tokens") or ()
+    if any(len(token) < _MIN_CALLBACK_TOKEN_LENGTH for token in tokens):
+        problems.append(
+            (
+                DM_NOTIFY_CALLBACK_TOKEN,
+                f"each token must be at least {_MIN_CALLBACK_TOKEN_LENGTH} characters, as "
+                "Notify requires. Generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+            )
+        )
+    prefix = data.get("callback_prefix") or DEFAULT_CALLBACK_PREFIX
+    if not prefix.startswith("/") or prefix.endswith("/") and prefix != "/":
+        problems.append(
+            (
+                DM_NOTIFY_CALLBACK_PREFIX,
+                "must start with / and not end with /, e.g. /callbacks.",
+            )
+        )
+
+    notify_key = data.get("notify_key")
+    backend = data.get("backend")
+    if backend is None:
+        backend = _default_backend(stage, bool(notify_key))
+        raw.sources[DM_EMAIL_BACKEND] = f"default for {stage.value}"
+    if stage is Stage.TEST and backend != "notify":
+        notify_key = None  # the test stage ignores a key unless it sends through Notify
+
+    defaults = RetryPolicy()
+    retry = RetryPolicy(
+        max_attempts=data.get("max_attempts") or defaults.max_attempts,
+        backoff=_or(data.get("backoff"), defaults.backoff),
+        max_backoff=_or(data.get("max_backoff"), defaults.max_backoff),
+        deadline=_or(data.get("deadline"), defaults.deadline),
+        timeout=_or(data.get("timeout"), defaults.timeout),
+    )
+    settings = Settings(
+        stage=stage,
+        backend=backend,
+        notify_key=notify_key,
+        notify_base_url=(data.get("notify_base_url") or DEFAULT_NOTIFY_BASE_URL).rstrip("/"),
+        templates=templates,
+        redirects=redirects,
+        allowed_recipients=normalise_allow_list(allow) if allow is not None else None,
+        callback_tokens=tokens,
+        callback_prefix=prefix,
+        callbacks_enabled=_or(data.get("callbacks_enabled"), True),
+        retry=retry,
+        sources=dict(raw.sources),
+        dotenv_path=dotenv_path,
+    )
+    problems.extend(check_stage_rules(settings))
+    if problems:
+        raise EmailConfigError(_dedupe(problems))
+    return settings
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _dedupe(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for problem in problems:
+        if problem not in seen:
+            seen.append(problem)
+    return seen
+
+
+def _default_backend(stage: Stage, has_key: bool) -> str:
+    if stage is Stage.TEST:
+        return "memory"
+    if stage is Stage.DEVELOPMENT:
+        return "notify" if has_key else "log"
+    return "notify"

@@ -1,0 +1,39 @@
+"""Blinker signals. The sender is always the real Flask app (never the proxy).
+
+Connect with ``signal.connect(receiver, app)`` to hear one app only, or with
+``signal.connect(receiver)`` to hear all of them.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: Sent after an email was accepted by the backend. Keyword payloads:
+#: ``email`` (:class:`~flask_dm_email.backends.OutgoingEmail`) and
+#: ``result`` (:class:`~flask_dm_email.SentEmail`).
+email_sent = _signals.signal("email-sent")
+
+#: Sent when a send failed. Keyword payloads: ``email`` (the
+#: :class:`~flask_dm_email.backends.OutgoingEmail`, or ``None`` if the failure came
+#: before one was built, e.g. an invalid address) and ``error`` (the
+#: :class:`~flask_dm_email.errors.EmailError`).
+email_failed = _signals.signal("email-failed")
+
+#: Sent for every delivery receipt Notify posts. Keyword payload: ``receipt`` (the
+#: validated receipt dict, including ``to``).
+delivery_receipt_received = _signals.signal("delivery-receipt-received")
+
+#: Sent for a receipt whose status is ``permanent-failure``, before the deactivation
+#: hook runs. Keyword payload: ``receipt``.
+permanent_failure = _signals.signal("permanent-failure")
+
+#: Sent when the ``user_deactivator`` hook returned True. Keyword payloads:
+#: ``email_hash`` (the address hashed with :func:`~flask_dm_email.helpers.hash_string`)
+#: and ``receipt``.
+user_deactivated = _signals.signal("user-deactivated")
+
+#: Sent for every complaint Notify posts. Keyword payload: ``complaint`` (the validated
+#: complaint dict, including ``to``).
+complaint_received = _signals.signal("complaint-received")
