@@ -1,0 +1,185 @@
+"""``flask dm-email``: inspect the effective settings, send a test email, run the local
+Notify simulator. Output never shows an address, an API key secret or a token."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, ScriptInfo
+
+from .config import (
+    DM_DOTENV_PATH,
+    DM_NOTIFY_KEY,
+    KEYS,
+    SECRET_KEYS,
+    Settings,
+)
+from .errors import EmailConfigError, EmailError
+from .extension import get_state
+from .helpers import hash_string, key_name
+
+dm_email_cli = AppGroup("dm-email", help="GOV.UK Notify email: settings, test sends, simulator.")
+
+
+def _find_config_error(error: BaseException | None) -> EmailConfigError | None:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, EmailConfigError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _fail_config(error: EmailConfigError) -> NoReturn:
+    click.echo("flask-dm-email configuration is not valid:", err=True)
+    for key, message in error.problems:
+        click.echo(f"  {key}: {message}", err=True)
+    sys.exit(1)
+
+
+def _load_app() -> Flask:
+    """Load the app ourselves so an invalid config is reported as a list, not a traceback."""
+    info = click.get_current_context().ensure_object(ScriptInfo)
+    try:
+        return info.load_app()
+    except Exception as error:  # the app factory may wrap our error in its own
+        config_error = _find_config_error(error)
+        if config_error is None:
+            raise
+        _fail_config(config_error)
+
+
+def _display(settings: Settings, key: str) -> str:
+    if key == DM_NOTIFY_KEY:
+        return key_name(settings.notify_key) if settings.notify_key else "(not set)"
+    if key in SECRET_KEYS:
+        count = len(settings.callback_tokens)
+        return f"{count} token(s) set, <redacted>" if count else "(not set)"
+    values: dict[str, Any] = {
+        "DM_ENVIRONMENT": settings.stage.value,
+        "DM_EMAIL_BACKEND": settings.backend,
+        "DM_NOTIFY_BASE_URL": settings.notify_base_url,
+        "DM_NOTIFY_TEMPLATES": dict(settings.templates) or "{}",
+        "DM_NOTIFY_CALLBACK_PREFIX": settings.callback_prefix,
+        "DM_NOTIFY_CALLBACKS_ENABLED": settings.callbacks_enabled,
+        "DM_NOTIFY_TIMEOUT": settings.retry.timeout,
+        "DM_NOTIFY_MAX_ATTEMPTS": settings.retry.max_attempts,
+        "DM_NOTIFY_RETRY_BACKOFF": settings.retry.backoff,
+        "DM_NOTIFY_RETRY_MAX_BACKOFF": settings.retry.max_backoff,
+        "DM_NOTIFY_RETRY_DEADLINE": settings.retry.deadline,
+    }
+    if key == "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS":
+        # Safe addresses are chosen to be non-personal (a simulator or team inbox), but
+        # they are still addresses: show their hashes, like every log line does.
+        if settings.redirects is None:
+            return "(not set)"
+        return str({d: f"hash:{hash_string(a)}" for d, a in settings.redirects.items()}) or "{}"
+    if key == "DM_NOTIFY_ALLOWED_RECIPIENTS":
+        if settings.allowed_recipients is None:
+            return "(not set: every address allowed)"
+        domains = sorted(e for e in settings.allowed_recipients if e.startswith("@"))
+        exact = len(settings.allowed_recipients) - len(domains)
+        return f"domains {domains or '[]'} and {exact} exact address(es)"
+    return str(values.get(key, ""))
+
+
+@dm_email_cli.command("config", with_appcontext=False)
+def config_command() -> None:
+    """Show every effective setting and where it came from; exit 1 if any is invalid."""
+    app = _load_app()
+    settings = get_state(app).settings
+    click.echo(f"stage: {settings.stage.value}")
+    click.echo(f"backend: {settings.backend}")
+    if settings.dotenv_path:
+        click.echo(f".env file: {settings.dotenv_path}")
+    width = max(len(k) for k in KEYS)
+    for key in KEYS:
+        source = settings.sources.get(key, "default")
+        click.echo(f"{key:<{width}}  {_display(settings, key)}  [{source}]")
+    if DM_DOTENV_PATH in app.config:
+        click.echo(f"{DM_DOTENV_PATH}: {app.config[DM_DOTENV_PATH]}")
+
+
+def _parse_personalisation(pairs: tuple[str, ...]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(
+                "use name=value, e.g. --personalisation name=Alex", param_hint="--personalisation"
+            )
+        result[name] = value
+    return result
+
+
+@dm_email_cli.command("send-test", with_appcontext=False)
+@click.option("--to", "to", required=True, help="Recipient address (redirects still apply).")
+@click.option("--template", required=True, help="A name from DM_NOTIFY_TEMPLATES or a template id.")
+@click.option(
+    "--personalisation", "-p", multiple=True, metavar="NAME=VALUE", help="Repeat for each placeholder."
+)
+@click.option("--reference", default=None, help="Override the default reference.")
+def send_test_command(to: str, template: str, personalisation: tuple[str, ...], reference: str | None) -> None:
+    """Send one email through the configured backend and say what happened."""
+    app = _load_app()
+    values = _parse_personalisation(personalisation)
+    with app.app_context():
+        state = get_state(app)
+        try:
+            result = state.extension.send_email(to, template, values or None, reference=reference)
+        except EmailError as error:
+            click.echo(f"Not sent: {error.__class__.__name__}: {error}", err=True)
+            sys.exit(1)
+    click.echo(f"backend: {result.backend}")
+    click.echo(f"notify id: {result.id}")
+    click.echo(f"reference: {result.reference}")
+    click.echo(f"template id: {result.template_id}")
+    click.echo(f"recipient hash: {hash_string(to.strip())}")
+    if result.redirected:
+        click.echo(f"recipient rewritten: yes ({result.redirect_reason})")
+    else:
+        click.echo("recipient rewritten: no")
+
+
+@dm_email_cli.command("simulator", with_appcontext=False)
+@click.option("--config", "config_path", default=None, help="Simulator config file (JSON or TOML).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=6011, show_default=True, type=int)
+@click.option(
+    "--callback-url",
+    default=None,
+    help="Where to POST receipts; defaults to this app's callback endpoint on 127.0.0.1:5000.",
+)
+@click.option("--delivery-delay", type=float, default=None, help="Seconds from sending to final status.")
+@click.option("--callback-retry-delay", type=float, default=None, help="Seconds between callback retries.")
+def simulator_command(
+    config_path: str | None,
+    host: str,
+    port: int,
+    callback_url: str | None,
+    delivery_delay: float | None,
+    callback_retry_delay: float | None,
+) -> None:
+    """Run the local GOV.UK Notify simulator, calling this app back with receipts."""
+    from .simulator import serve
+
+    settings = get_state(_load_app()).settings
+    token = settings.callback_tokens[0] if settings.callback_tokens else None
+    if callback_url is None and settings.callbacks_enabled:
+        callback_url = f"http://127.0.0.1:5000{settings.callback_prefix}/notify"
+    click.echo(f"Notify simulator on http://{host}:{port} (inbox: /_simulator/inbox)")
+    if callback_url:
+        click.echo(f"Delivery receipts go to {callback_url}")
+    serve(
+        config_path,
+        host,
+        port,
+        default_callback_url=callback_url,
+        default_callback_token=token,
+        delivery_delay=delivery_delay,
+        callback_retry_delay=callback_retry_delay,
+    )

@@ -1,0 +1,67 @@
+"""Test helpers: :func:`record_emails` and a pytest plugin.
+
+The plugin is registered through the ``pytest11`` entry point, so installing the package
+makes its fixtures available. Fixtures build on the project's own ``app`` fixture, as
+pytest-flask's do:
+
+* ``dm_email_outbox`` — the list of emails sent during the test
+  (:class:`~flask_dm_email.backends.OutgoingEmail` objects);
+* ``notify_simulator`` — a local GOV.UK Notify simulator on a free port, stopped after
+  the test (see :class:`flask_dm_email.simulator.SimulatorServer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+
+from .backends import OutgoingEmail
+from .signals import email_sent
+
+if TYPE_CHECKING:
+    from .simulator import SimulatorServer
+
+
+@contextmanager
+def record_emails(app: Flask) -> Iterator[list[OutgoingEmail]]:
+    """Record every email ``app`` sends inside the block, whatever the backend::
+
+        with record_emails(app) as outbox:
+            client.post("/signup", data={...})
+        assert outbox[0].template_name == "welcome"
+
+    ``outbox[i].to`` is the final address (after any redirect).
+    """
+    outbox: list[OutgoingEmail] = []
+
+    def record(sender: Flask, email: OutgoingEmail, **_: Any) -> None:
+        outbox.append(email)
+
+    with email_sent.connected_to(record, app):
+        yield outbox
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the plugin is only loaded by pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture
+    def dm_email_outbox(app: Flask) -> Iterator[list[OutgoingEmail]]:
+        """The emails the ``app`` fixture's app sends during the test."""
+        with record_emails(app) as outbox:
+            yield outbox
+
+    @pytest.fixture
+    def notify_simulator() -> Iterator[SimulatorServer]:
+        """A local GOV.UK Notify simulator on a free port, with quick deliveries and
+        callback retries; stopped after the test."""
+        from .simulator import SimulatorServer
+
+        with SimulatorServer(delivery_delay=0.05, callback_retry_delay=0.1) as simulator:
+            yield simulator
