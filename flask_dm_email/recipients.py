@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from .errors import EmailInvalidError, RecipientNotAllowedError
 from .helpers import hash_string
 
-# Notify strips ordinary whitespace and these invisible characters before validating.
-_OBSCURE_WHITESPACE = "\u180e\u200b\u200c\u200d\u2060\ufeff\u00a0"
+# Notify removes zero-width characters anywhere in an address, then strips whitespace
+# (including the full-width kinds) from both ends, before it validates.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u180e\u200b\u200c\u200d\u2060\ufeff"))
+_EDGE_WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u202f"
 _LOCAL_AND_HOST = re.compile(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~\-]+@([^.@][^@\s]+)$")
 _HOST_LABEL = re.compile(r"^(xn|[a-z0-9]+)(-?-[a-z0-9]+)*$", re.IGNORECASE)
 _TLD = re.compile(r"^([a-z]{2,63}|xn--([a-z0-9]+-)*[a-z0-9]+)$", re.IGNORECASE)
@@ -26,7 +28,7 @@ _MAX_HOSTNAME_LENGTH = 253
 
 def strip_address(address: str) -> str:
     """Strip whitespace, including the invisible kinds Notify strips."""
-    return address.strip().strip(_OBSCURE_WHITESPACE).strip()
+    return address.translate(_ZERO_WIDTH).strip(_EDGE_WHITESPACE)
 
 
 def is_valid_email_address(address: str) -> bool:
