@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifications_python_client import prepare_upload
+from notifications_python_client.utils import prepare_upload
 
 from .backends import OutgoingEmail, SentEmail
 from .errors import (

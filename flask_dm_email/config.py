@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from dotenv import dotenv_values, find_dotenv
@@ -31,7 +31,7 @@ DM_NOTIFY_BASE_URL = "DM_NOTIFY_BASE_URL"
 DM_NOTIFY_TEMPLATES = "DM_NOTIFY_TEMPLATES"
 DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS = "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS"
 DM_NOTIFY_ALLOWED_RECIPIENTS = "DM_NOTIFY_ALLOWED_RECIPIENTS"
-DM_NOTIFY_CALLBACK_TOKEN = "DM_NOTIFY_CALLBACK_TOKEN"
+DM_NOTIFY_CALLBACK_TOKEN = "DM_NOTIFY_CALLBACK_TOKEN"  # noqa: S105 - a key name
 DM_NOTIFY_CALLBACK_PREFIX = "DM_NOTIFY_CALLBACK_PREFIX"
 DM_NOTIFY_CALLBACKS_ENABLED = "DM_NOTIFY_CALLBACKS_ENABLED"
 DM_EMAIL_BACKEND = "DM_EMAIL_BACKEND"
@@ -55,7 +55,7 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 _MIN_CALLBACK_TOKEN_LENGTH = 10  # Notify refuses shorter bearer tokens
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """The stages a Digital Marketplace-style service runs on."""
 
     DEVELOPMENT = "development"
@@ -95,7 +95,7 @@ _LIVE_RULE = StageRule(
     key="required",
     redirect_map="required (may be {} explicitly)",
     allow_list="optional",
-    callback_token="required when callbacks are mounted",
+    callback_token="required when callbacks are mounted",  # noqa: S106 - a rule, not a token
 )
 STAGE_RULES: Mapping[Stage, StageRule] = {
     Stage.DEVELOPMENT: StageRule(
@@ -157,7 +157,7 @@ class _Text(fields.String):
         return text.strip()
 
 
-class _NotifyKey(fields.Field):
+class _NotifyKey(fields.Field):  # type: ignore[type-arg]
     """A Notify API key: ``{key name}-{service id}-{secret}``. Never echoed."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
@@ -170,7 +170,7 @@ class _NotifyKey(fields.Field):
         return value.strip()
 
 
-class _Mapping(fields.Field):
+class _Mapping(fields.Field):  # type: ignore[type-arg]
     """A dict, a JSON object string, or ``name=value,name=value``."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
@@ -211,7 +211,7 @@ def _parse_mapping_string(value: str) -> dict[str, Any]:
     return items
 
 
-class _StringList(fields.Field):
+class _StringList(fields.Field):  # type: ignore[type-arg]
     """A list of strings, a JSON array string, or a comma-separated string."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
@@ -231,9 +231,8 @@ class _StringList(fields.Field):
         return tuple(item.strip() for item in value if item.strip())
 
 
-class _Flag(fields.Boolean):
-    truthy = {True, "true", "True", "TRUE", "1", 1, "yes", "on"}
-    falsy = {False, "false", "False", "FALSE", "0", 0, "no", "off"}
+_TRUTHY = {True, "true", "True", "TRUE", "1", "yes", "on"}
+_FALSY = {False, "false", "False", "FALSE", "0", "no", "off"}
 
 
 class SettingsSchema(Schema):
@@ -255,7 +254,9 @@ class SettingsSchema(Schema):
     allowed_recipients = _StringList(data_key=DM_NOTIFY_ALLOWED_RECIPIENTS, allow_none=True)
     callback_tokens = _StringList(data_key=DM_NOTIFY_CALLBACK_TOKEN, allow_none=True)
     callback_prefix = _Text(data_key=DM_NOTIFY_CALLBACK_PREFIX, allow_none=True)
-    callbacks_enabled = _Flag(data_key=DM_NOTIFY_CALLBACKS_ENABLED, allow_none=True)
+    callbacks_enabled = fields.Boolean(
+        data_key=DM_NOTIFY_CALLBACKS_ENABLED, allow_none=True, truthy=_TRUTHY, falsy=_FALSY
+    )
     backend = fields.String(
         data_key=DM_EMAIL_BACKEND,
         allow_none=True,
@@ -584,7 +585,7 @@ def load_settings(
             )
         )
     prefix = data.get("callback_prefix") or DEFAULT_CALLBACK_PREFIX
-    if not prefix.startswith("/") or prefix.endswith("/") and prefix != "/":
+    if not prefix.startswith("/") or (prefix.endswith("/") and prefix != "/"):
         problems.append(
             (
                 DM_NOTIFY_CALLBACK_PREFIX,

@@ -18,12 +18,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
-from notifications_python_client import NotificationsAPIClient
 from notifications_python_client.errors import APIError
+from notifications_python_client.notifications import NotificationsAPIClient
 
 from .backends import OutgoingEmail
 from .config import RetryPolicy
@@ -66,7 +66,7 @@ _RECIPIENT_MESSAGES = ("team-only API key", "trial mode")
 def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:
     """Full-jitter exponential backoff before attempt ``attempt + 1`` (``attempt`` ≥ 1)."""
     ceiling = min(policy.max_backoff, policy.backoff * (2 ** (attempt - 1)))
-    return ceiling * rand()
+    return float(ceiling * rand())
 
 
 def _failure_kind(error: APIError) -> str:
@@ -152,7 +152,7 @@ def map_notify_error(error: APIError, email: OutgoingEmail, key: str | None) -> 
 
 def _parse_notify_time(value: Any) -> datetime | None:
     try:
-        return datetime.strptime(str(value), _NOTIFY_TIME_FORMAT).replace(tzinfo=timezone.utc)
+        return datetime.strptime(str(value), _NOTIFY_TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -205,7 +205,7 @@ class NotifyBackend:
         return found
 
     def _find(self, reference: str, since: datetime | None) -> Mapping[str, Any] | None:
-        response = self.client.get_all_notifications(reference=reference)
+        response = self.client.get_all_notifications(reference=reference)  # type: ignore[no-untyped-call]
         for notification in response.get("notifications", []):
             if notification.get("status") not in _SENT_STATUSES:
                 continue
@@ -218,7 +218,7 @@ class NotifyBackend:
     def send(self, email: OutgoingEmail) -> Mapping[str, Any]:
         policy = self._retry
         started = self._clock()
-        started_at = datetime.now(timezone.utc)
+        started_at = datetime.now(UTC)
         maybe_sent = False
         last_error: APIError | None = None
         attempt = 0
@@ -235,7 +235,7 @@ class NotifyBackend:
                         )
                         return found
                 return dict(
-                    self.client.send_email_notification(
+                    self.client.send_email_notification(  # type: ignore[no-untyped-call]
                         email.to,
                         email.template_id,
                         personalisation=dict(email.personalisation) if email.personalisation else None,

@@ -97,7 +97,9 @@ class TestStageTable:
 
     @pytest.mark.parametrize("stage", ["development", "test", "preview", "staging"])
     def test_other_stages_take_an_allow_list(self, stage: str) -> None:
-        settings = load({**LIVE_OK, "DM_ENVIRONMENT": stage, "DM_NOTIFY_ALLOWED_RECIPIENTS": "A@Example.gov.uk, @team.gov.uk"})
+        settings = load(
+            {**LIVE_OK, "DM_ENVIRONMENT": stage, "DM_NOTIFY_ALLOWED_RECIPIENTS": "A@Example.gov.uk, @team.gov.uk"}
+        )
         assert settings.allowed_recipients == frozenset({"a@example.gov.uk", "@team.gov.uk"})
 
     @pytest.mark.parametrize("stage", ["preview", "staging", "production"])
@@ -185,9 +187,16 @@ class TestErrors:
         assert problems({key: value})[0][0] == key
 
     def test_every_problem_is_reported_at_once(self) -> None:
-        found = problems({"DM_ENVIRONMENT": "staging", "DM_NOTIFY_TEMPLATES": {"a": "b"}, "DM_NOTIFY_CALLBACK_TOKEN": "short"})
+        found = problems(
+            {"DM_ENVIRONMENT": "staging", "DM_NOTIFY_TEMPLATES": {"a": "b"}, "DM_NOTIFY_CALLBACK_TOKEN": "short"}
+        )
         keys = {k for k, _ in found}
-        assert {"DM_NOTIFY_TEMPLATES", "DM_NOTIFY_CALLBACK_TOKEN", "DM_NOTIFY_KEY", "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS"} <= keys
+        assert {
+            "DM_NOTIFY_TEMPLATES",
+            "DM_NOTIFY_CALLBACK_TOKEN",
+            "DM_NOTIFY_KEY",
+            "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS",
+        } <= keys
 
     def test_both_key_spellings_with_different_values(self) -> None:
         other = KEY.replace("my_key", "other")
@@ -202,13 +211,32 @@ class TestErrors:
 
 class TestParsing:
     def test_redirects_from_json_and_pairs_agree(self) -> None:
-        as_json = load({"DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": '{"Example.COM": "a@b.gov.uk", "user.marketplace.team": "a@b.gov.uk"}'})
-        as_pairs = load({"DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": "example.com=a@b.gov.uk, @user.marketplace.team=a@b.gov.uk"})
-        as_dict = load({"DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {"example.com": "a@b.gov.uk", "user.marketplace.team": "a@b.gov.uk"}})
-        assert as_json.redirects == as_pairs.redirects == as_dict.redirects == {
-            "example.com": "a@b.gov.uk",
-            "user.marketplace.team": "a@b.gov.uk",
-        }
+        as_json = load(
+            {
+                "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": '{"Example.COM": "a@b.gov.uk", '
+                '"user.marketplace.team": "a@b.gov.uk"}'
+            }
+        )
+        as_pairs = load(
+            {"DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": "example.com=a@b.gov.uk, @user.marketplace.team=a@b.gov.uk"}
+        )
+        as_dict = load(
+            {
+                "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {
+                    "example.com": "a@b.gov.uk",
+                    "user.marketplace.team": "a@b.gov.uk",
+                }
+            }
+        )
+        assert (
+            as_json.redirects
+            == as_pairs.redirects
+            == as_dict.redirects
+            == {
+                "example.com": "a@b.gov.uk",
+                "user.marketplace.team": "a@b.gov.uk",
+            }
+        )
 
     def test_templates_from_the_environment(self) -> None:
         settings = load({}, {"DM_NOTIFY_TEMPLATES": f"welcome={TEMPLATE_ID}", "DM_DOTENV_PATH": "/nonexistent"})
@@ -225,7 +253,10 @@ class TestParsing:
         assert settings.sources["DM_NOTIFY_KEY"] == "environment (DM_NOTIFY_API_KEY)"
 
     def test_config_wins_over_environment(self) -> None:
-        settings = load({"DM_NOTIFY_BASE_URL": "http://127.0.0.1:6011/"}, {"DM_NOTIFY_BASE_URL": "http://other:1", "DM_DOTENV_PATH": "/x"})
+        settings = load(
+            {"DM_NOTIFY_BASE_URL": "http://127.0.0.1:6011/"},
+            {"DM_NOTIFY_BASE_URL": "http://other:1", "DM_DOTENV_PATH": "/x"},
+        )
         assert settings.notify_base_url == "http://127.0.0.1:6011"
         assert settings.sources["DM_NOTIFY_BASE_URL"] == "config"
         assert settings.sources["DM_NOTIFY_TIMEOUT"] == "default"
@@ -257,7 +288,16 @@ class TestDotenv:
 
     @pytest.mark.parametrize("stage", ["test", "preview", "staging", "production"])
     def test_ignored_on_other_stages(self, dotenv: Path, stage: str) -> None:
-        settings = load({"DM_ENVIRONMENT": stage, "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {}, "DM_NOTIFY_CALLBACKS_ENABLED": False, "DM_EMAIL_BACKEND": "notify", "DM_NOTIFY_KEY": KEY.replace("my_key", "real")}, {"DM_DOTENV_PATH": str(dotenv)})
+        settings = load(
+            {
+                "DM_ENVIRONMENT": stage,
+                "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {},
+                "DM_NOTIFY_CALLBACKS_ENABLED": False,
+                "DM_EMAIL_BACKEND": "notify",
+                "DM_NOTIFY_KEY": KEY.replace("my_key", "real"),
+            },
+            {"DM_DOTENV_PATH": str(dotenv)},
+        )
         assert settings.templates == {}
         assert settings.dotenv_path is None
 

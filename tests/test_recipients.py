@@ -126,7 +126,9 @@ def test_allow_list_admits_exact_addresses_and_domains(address: str) -> None:
     assert resolve_recipient(address, RecipientPolicy(allowed=ALLOW)).address == address
 
 
-@pytest.mark.parametrize("address", ["other@digital.cabinet-office.gov.uk", "x@sub.team.gov.uk", "x@team.gov.uk.evil.com"])
+@pytest.mark.parametrize(
+    "address", ["other@digital.cabinet-office.gov.uk", "x@sub.team.gov.uk", "x@team.gov.uk.evil.com"]
+)
 def test_allow_list_refuses_everyone_else_without_naming_them(address: str) -> None:
     with pytest.raises(RecipientNotAllowedError) as info:
         resolve_recipient(address, RecipientPolicy(allowed=ALLOW, stage="staging"))
@@ -143,7 +145,9 @@ def test_redirect_targets_need_no_allow_list_entry() -> None:
 local_parts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.+_-", min_size=1, max_size=20).filter(
     lambda s: ".." not in s
 )
-domains = st.sampled_from(["example.com", "EXAMPLE.com", "gov.uk", "digital.cabinet-office.gov.uk", "user.marketplace.team"])
+domains = st.sampled_from(
+    ["example.com", "EXAMPLE.com", "gov.uk", "digital.cabinet-office.gov.uk", "user.marketplace.team"]
+)
 
 
 @given(local=local_parts, domain=domains)

@@ -1,0 +1,112 @@
+"""``flask dm-email config`` and ``send-test``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+from flask.cli import ScriptInfo
+
+from flask_dm_email import DMEmail
+from flask_dm_email.helpers import hash_string
+
+from .conftest import KEY, TEMPLATE_ID, TOKEN
+
+
+def run(factory: Callable[[], Flask], *args: str):  # type: ignore[no-untyped-def]
+    app = Flask(__name__)  # only for its runner; the command loads the app from `factory`
+    runner = app.test_cli_runner()
+    from flask_dm_email.cli import dm_email_cli
+
+    return runner.invoke(dm_email_cli, list(args), obj=ScriptInfo(create_app=factory))
+
+
+def factory_for(**config: object) -> Callable[[], Flask]:
+    def create_app() -> Flask:
+        app = Flask(__name__)
+        app.config.update(config)
+        DMEmail(app)
+        return app
+
+    return create_app
+
+
+def test_config_shows_settings_and_sources_without_secrets() -> None:
+    result = run(
+        factory_for(
+            DM_ENVIRONMENT="staging",
+            DM_NOTIFY_KEY=KEY,
+            DM_NOTIFY_CALLBACK_TOKEN=TOKEN,
+            DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS="example.com=success@simulator.amazonses.com",
+            DM_NOTIFY_TEMPLATES={"welcome": TEMPLATE_ID},
+        ),
+        "config",
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "stage: staging" in out
+    assert "backend: notify" in out
+    assert "my_key-<redacted>  [config]" in out
+    assert "1 token(s) set, <redacted>" in out
+    assert f"'example.com': 'hash:{hash_string('success@simulator.amazonses.com')}'" in out
+    assert "DM_NOTIFY_TIMEOUT" in out and "[default]" in out
+    assert KEY[-36:] not in out and TOKEN not in out
+    assert "success@simulator.amazonses.com" not in out
+
+
+def test_config_lists_every_problem_and_exits_non_zero() -> None:
+    result = run(
+        factory_for(
+            DM_ENVIRONMENT="production", DM_NOTIFY_ALLOWED_RECIPIENTS="@gov.uk", DM_NOTIFY_CALLBACK_TOKEN="short"
+        ),
+        "config",
+    )
+    assert result.exit_code == 1
+    assert "DM_NOTIFY_KEY: is required on production" in result.output
+    assert "DM_NOTIFY_ALLOWED_RECIPIENTS: is refused on production" in result.output
+    assert "DM_NOTIFY_CALLBACK_TOKEN: each token must be at least 10 characters" in result.output
+    assert "Traceback" not in result.output
+    assert "short" not in result.output.replace("shorter", "")
+
+
+def test_send_test_reports_the_result_without_the_address() -> None:
+    result = run(
+        factory_for(
+            DM_ENVIRONMENT="development",
+            DM_NOTIFY_TEMPLATES={"welcome": TEMPLATE_ID},
+            DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS="example.com=success@simulator.amazonses.com",
+        ),
+        "send-test",
+        "--to",
+        "Tester@example.com",
+        "--template",
+        "welcome",
+        "-p",
+        "name=Alex",
+    )
+    assert result.exit_code == 0, result.output
+    assert "backend: log" in result.output
+    assert "recipient rewritten: yes (domain example.com is in DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS)" in result.output
+    assert "reference: " in result.output and "notify id: " in result.output
+    assert "Tester@example.com" not in result.output
+
+
+def test_send_test_reports_errors_cleanly() -> None:
+    result = run(factory_for(DM_ENVIRONMENT="development"), "send-test", "--to", "nobody", "--template", "welcome")
+    assert result.exit_code == 1
+    assert "Not sent: EmailTemplateError" in result.output
+
+
+def test_send_test_bad_personalisation() -> None:
+    result = run(
+        factory_for(DM_ENVIRONMENT="development"),
+        "send-test",
+        "--to",
+        "a@gov.uk",
+        "--template",
+        TEMPLATE_ID,
+        "-p",
+        "novalue",
+    )
+    assert result.exit_code == 2
+    assert "use name=value" in result.output
