@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, has_app_context
+from flask.logging import default_handler, has_level_handler
 
 from .backends import EmailBackend, LogBackend, MemoryBackend, OutgoingEmail, SentEmail
 from .config import Settings, load_settings
@@ -96,6 +97,12 @@ class DMEmail:
             ),
         )
         app.extensions[EXTENSION_KEY] = state
+        if settings.stage.value == "development" and not has_level_handler(logger):
+            # As Flask does for app.logger: on a laptop, show our INFO lines (the log
+            # backend's "email not sent" line above all) unless logging is configured.
+            logger.addHandler(default_handler)
+            if logger.level == logging.NOTSET:
+                logger.setLevel(logging.INFO)
         if settings.callbacks_enabled:
             from .callbacks import register_callbacks
 
