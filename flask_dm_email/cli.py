@@ -10,13 +10,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
 
-from .config import (
-    DM_DOTENV_PATH,
-    DM_NOTIFY_KEY,
-    KEYS,
-    SECRET_KEYS,
-    Settings,
-)
+from .config import Settings
+from .keys import DM_DOTENV_PATH, DM_NOTIFY_KEY, KEYS, SECRET_KEYS
 from .errors import EmailConfigError, EmailError
 from .extension import get_state
 from .helpers import hash_string, key_name

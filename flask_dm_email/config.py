@@ -9,7 +9,6 @@ real environment variable and it leaves no trace on other apps in the process.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -18,39 +17,28 @@ from enum import StrEnum
 from typing import Any
 
 from dotenv import dotenv_values, find_dotenv
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 
 from .errors import EmailConfigError
+from .keys import (
+    DEFAULT_CALLBACK_PREFIX,
+    DEFAULT_NOTIFY_BASE_URL,
+    DM_DOTENV_PATH,
+    DM_EMAIL_BACKEND,
+    DM_ENVIRONMENT,
+    DM_NOTIFY_ALLOWED_RECIPIENTS,
+    DM_NOTIFY_API_KEY,
+    DM_NOTIFY_CALLBACK_PREFIX,
+    DM_NOTIFY_CALLBACK_TOKEN,
+    DM_NOTIFY_KEY,
+    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
+    DM_NOTIFY_TEMPLATES,
+    KEYS,
+)
 from .recipients import is_valid_email_address, normalise_allow_list
+from .settings_schema import FIXES, UUID_PATTERN, SettingsSchema
 
-# The config keys, in one place (Flask-Limiter keeps its names in one module too).
-DM_ENVIRONMENT = "DM_ENVIRONMENT"
-DM_NOTIFY_KEY = "DM_NOTIFY_KEY"
-DM_NOTIFY_API_KEY = "DM_NOTIFY_API_KEY"  # alias of DM_NOTIFY_KEY
-DM_NOTIFY_BASE_URL = "DM_NOTIFY_BASE_URL"
-DM_NOTIFY_TEMPLATES = "DM_NOTIFY_TEMPLATES"
-DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS = "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS"
-DM_NOTIFY_ALLOWED_RECIPIENTS = "DM_NOTIFY_ALLOWED_RECIPIENTS"
-DM_NOTIFY_CALLBACK_TOKEN = "DM_NOTIFY_CALLBACK_TOKEN"  # noqa: S105 - a key name
-DM_NOTIFY_CALLBACK_PREFIX = "DM_NOTIFY_CALLBACK_PREFIX"
-DM_NOTIFY_CALLBACKS_ENABLED = "DM_NOTIFY_CALLBACKS_ENABLED"
-DM_EMAIL_BACKEND = "DM_EMAIL_BACKEND"
-DM_NOTIFY_TIMEOUT = "DM_NOTIFY_TIMEOUT"
-DM_NOTIFY_MAX_ATTEMPTS = "DM_NOTIFY_MAX_ATTEMPTS"
-DM_NOTIFY_RETRY_BACKOFF = "DM_NOTIFY_RETRY_BACKOFF"
-DM_NOTIFY_RETRY_MAX_BACKOFF = "DM_NOTIFY_RETRY_MAX_BACKOFF"
-DM_NOTIFY_RETRY_DEADLINE = "DM_NOTIFY_RETRY_DEADLINE"
-DM_DOTENV_PATH = "DM_DOTENV_PATH"
-
-DEFAULT_NOTIFY_BASE_URL = "https://api.notifications.service.gov.uk"
-DEFAULT_CALLBACK_PREFIX = "/callbacks"
-
-# Keys whose values are secrets: never printed, only their presence is.
-SECRET_KEYS = frozenset({DM_NOTIFY_KEY, DM_NOTIFY_CALLBACK_TOKEN})
-
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_NOTIFY_KEY = re.compile(rf"^.+-{_UUID}-{_UUID}$")
-_UUID_ONLY = re.compile(rf"^{_UUID}$")
+_UUID_ONLY = re.compile(rf"^{UUID_PATTERN}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _MIN_CALLBACK_TOKEN_LENGTH = 10  # Notify refuses shorter bearer tokens
 
@@ -72,7 +60,6 @@ class Stage(StrEnum):
 
 LIVE_STAGES = frozenset({Stage.PREVIEW, Stage.STAGING, Stage.PRODUCTION})
 STAGE_ALIASES = {"local": Stage.DEVELOPMENT}
-BACKENDS = ("notify", "log", "memory")
 
 
 @dataclass(frozen=True)
@@ -142,182 +129,6 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)
     dotenv_path: str | None = None
-
-
-# --- parsing fields -----------------------------------------------------------------
-
-
-class _Text(fields.String):
-    """A string that must not be blank once stripped."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not text.strip():
-            raise ValidationError("is empty; remove it or give it a value.")
-        return text.strip()
-
-
-class _NotifyKey(fields.Field):  # type: ignore[type-arg]
-    """A Notify API key: ``{key name}-{service id}-{secret}``. Never echoed."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, str) or not _NOTIFY_KEY.match(value.strip()):
-            raise ValidationError(
-                "is not a GOV.UK Notify API key. Copy the whole key from Notify's "
-                "'API integration > API keys' page: it has the form "
-                "{key name}-{service id}-{secret}. (The value is not shown.)"
-            )
-        return value.strip()
-
-
-class _Mapping(fields.Field):  # type: ignore[type-arg]
-    """A dict, a JSON object string, or ``name=value,name=value``."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, Mapping):
-            items = dict(value)
-        elif isinstance(value, str):
-            items = _parse_mapping_string(value)
-        else:
-            raise ValidationError(
-                "must be a dict, a JSON object string or 'name=value,name=value'."
-            )
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in items.items()):
-            raise ValidationError("must map strings to strings.")
-        return {k.strip(): v.strip() for k, v in items.items()}
-
-
-def _parse_mapping_string(value: str) -> dict[str, Any]:
-    text = value.strip()
-    if not text:
-        return {}
-    if text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            raise ValidationError("is not valid JSON; check its quotes and commas.") from None
-        if not isinstance(parsed, dict):
-            raise ValidationError("must be a JSON object.")
-        return parsed
-    items: dict[str, Any] = {}
-    for pair in text.split(","):
-        name, sep, val = pair.partition("=")
-        if not sep or not name.strip() or not val.strip():
-            raise ValidationError(
-                "must be a JSON object or 'name=value,name=value'; one entry has no "
-                "'name=value' form."
-            )
-        items[name.strip()] = val.strip()
-    return items
-
-
-class _StringList(fields.Field):  # type: ignore[type-arg]
-    """A list of strings, a JSON array string, or a comma-separated string."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    raise ValidationError("is not a valid JSON array.") from None
-            else:
-                value = [part for part in text.split(",")]
-        if not isinstance(value, (list, tuple, set, frozenset)):
-            raise ValidationError("must be a list or a comma-separated string.")
-        if not all(isinstance(item, str) for item in value):
-            raise ValidationError("must contain only strings.")
-        return tuple(item.strip() for item in value if item.strip())
-
-
-_TRUTHY = {True, "true", "True", "TRUE", "1", "yes", "on"}
-_FALSY = {False, "false", "False", "FALSE", "0", "no", "off"}
-
-
-class SettingsSchema(Schema):
-    """Types and formats of every key. Stage rules are checked afterwards."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    environment = fields.String(data_key=DM_ENVIRONMENT, allow_none=True)
-    notify_key = _NotifyKey(data_key=DM_NOTIFY_KEY, allow_none=True)
-    notify_base_url = fields.Url(
-        data_key=DM_NOTIFY_BASE_URL,
-        allow_none=True,
-        require_tld=False,
-        schemes={"http", "https"},
-    )
-    templates = _Mapping(data_key=DM_NOTIFY_TEMPLATES, allow_none=True)
-    redirects = _Mapping(data_key=DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS, allow_none=True)
-    allowed_recipients = _StringList(data_key=DM_NOTIFY_ALLOWED_RECIPIENTS, allow_none=True)
-    callback_tokens = _StringList(data_key=DM_NOTIFY_CALLBACK_TOKEN, allow_none=True)
-    callback_prefix = _Text(data_key=DM_NOTIFY_CALLBACK_PREFIX, allow_none=True)
-    callbacks_enabled = fields.Boolean(
-        data_key=DM_NOTIFY_CALLBACKS_ENABLED, allow_none=True, truthy=_TRUTHY, falsy=_FALSY
-    )
-    backend = fields.String(
-        data_key=DM_EMAIL_BACKEND,
-        allow_none=True,
-        validate=validate.OneOf(BACKENDS, error="must be one of notify, log, memory."),
-    )
-    timeout = fields.Float(
-        data_key=DM_NOTIFY_TIMEOUT,
-        allow_none=True,
-        validate=validate.Range(min=0.1, max=120, error="must be between 0.1 and 120 seconds."),
-    )
-    max_attempts = fields.Integer(
-        data_key=DM_NOTIFY_MAX_ATTEMPTS,
-        allow_none=True,
-        validate=validate.Range(min=1, max=10, error="must be a whole number from 1 to 10."),
-    )
-    backoff = fields.Float(
-        data_key=DM_NOTIFY_RETRY_BACKOFF,
-        allow_none=True,
-        validate=validate.Range(min=0, max=60, error="must be between 0 and 60 seconds."),
-    )
-    max_backoff = fields.Float(
-        data_key=DM_NOTIFY_RETRY_MAX_BACKOFF,
-        allow_none=True,
-        validate=validate.Range(min=0, max=300, error="must be between 0 and 300 seconds."),
-    )
-    deadline = fields.Float(
-        data_key=DM_NOTIFY_RETRY_DEADLINE,
-        allow_none=True,
-        validate=validate.Range(min=0, max=3600, error="must be between 0 and 3600 seconds."),
-    )
-
-
-# Keys read by load_settings, with how each is described in `flask dm-email config`.
-KEYS: tuple[str, ...] = (
-    DM_ENVIRONMENT,
-    DM_EMAIL_BACKEND,
-    DM_NOTIFY_KEY,
-    DM_NOTIFY_BASE_URL,
-    DM_NOTIFY_TEMPLATES,
-    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
-    DM_NOTIFY_ALLOWED_RECIPIENTS,
-    DM_NOTIFY_CALLBACK_TOKEN,
-    DM_NOTIFY_CALLBACK_PREFIX,
-    DM_NOTIFY_CALLBACKS_ENABLED,
-    DM_NOTIFY_TIMEOUT,
-    DM_NOTIFY_MAX_ATTEMPTS,
-    DM_NOTIFY_RETRY_BACKOFF,
-    DM_NOTIFY_RETRY_MAX_BACKOFF,
-    DM_NOTIFY_RETRY_DEADLINE,
-)
-
-# Fixes for marshmallow's type errors, keyed by config key.
-_FIXES = {
-    DM_NOTIFY_BASE_URL: "Use the API root, e.g. https://api.notifications.service.gov.uk "
-    "or the simulator's http://127.0.0.1:6011.",
-    DM_NOTIFY_TEMPLATES: "Map template names to Notify template ids, e.g. "
-    '{"welcome": "<template id>"}.',
-    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS: "Map domains to a safe address, e.g. "
-    "example.com=success@simulator.amazonses.com.",
-    DM_NOTIFY_CALLBACKS_ENABLED: "Use true or false.",
-}
 
 
 # --- reading --------------------------------------------------------------------------
@@ -413,7 +224,7 @@ def _schema_problems(error: ValidationError) -> list[tuple[str, str]]:
     for key, value in sorted(messages.items()):
         texts = value if isinstance(value, list) else [str(value)]
         text = " ".join(str(t) for t in texts)
-        fix = _FIXES.get(key)
+        fix = FIXES.get(key)
         problems.append((key, f"{text} {fix}" if fix else text))
     return problems
 
