@@ -1,0 +1,68 @@
+"""Send overhead: DMEmail.send_email (notify backend) against a bare
+NotificationsAPIClient.send_email_notification, on the same simulator, in the same
+process, interleaved in rounds so drift affects both alike.
+
+Prints the median per-send time of each and their ratio (target: <= 1.05).
+
+    python bench/bench_send.py            # full run
+    python bench/bench_send.py --short    # a quick check that it works
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask
+from notifications_python_client.notifications import NotificationsAPIClient
+
+from _common import Bench, median_ms, parse_args, simulator
+from flask_dm_email import DMEmail
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "", full=2000, short=40)
+    rounds = 10 if not args.short else 2
+    per_round = max(1, args.n // rounds)
+    with simulator() as bench:
+        ext_times, raw_times = run(bench, rounds, per_round)
+    ext, raw = median_ms(ext_times), median_ms(raw_times)
+    print(f"sends per client: {len(ext_times)} in {rounds} interleaved rounds")
+    print(f"bare NotificationsAPIClient: median {raw:.3f} ms/send")
+    print(f"DMEmail.send_email:          median {ext:.3f} ms/send")
+    print(f"ratio extension/bare: {ext / raw:.3f} (target <= 1.05)")
+
+
+def run(bench: Bench, rounds: int, per_round: int) -> tuple[list[float], list[float]]:
+    app = Flask(__name__)
+    app.config.update(
+        DM_ENVIRONMENT="test",
+        DM_EMAIL_BACKEND="notify",
+        DM_NOTIFY_KEY=bench.key,
+        DM_NOTIFY_BASE_URL=bench.simulator.url,
+        DM_NOTIFY_TEMPLATES={"bench": bench.template_id},
+        DM_NOTIFY_CALLBACKS_ENABLED=False,
+    )
+    extension = DMEmail(app)
+    client = NotificationsAPIClient(bench.key, base_url=bench.simulator.url)
+    ext_times: list[float] = []
+    raw_times: list[float] = []
+    counter = 0
+    with app.app_context():
+        # Warm both connection pools first.
+        extension.send_email("warm@gov.uk", "bench", {"name": "warm"})
+        client.send_email_notification("warm@gov.uk", bench.template_id, {"name": "warm"}, reference="warm")
+        for _ in range(rounds):
+            for _ in range(per_round):
+                counter += 1
+                to, personalisation = f"user{counter}@gov.uk", {"name": str(counter)}
+                start = time.perf_counter()
+                extension.send_email(to, "bench", personalisation)
+                ext_times.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                client.send_email_notification(to, bench.template_id, personalisation, reference=str(counter))
+                raw_times.append(time.perf_counter() - start)
+    return ext_times, raw_times
+
+
+if __name__ == "__main__":
+    main()
