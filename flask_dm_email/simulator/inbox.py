@@ -1,0 +1,47 @@
+"""The inbox: HTML pages where a developer reads the emails that would have been sent."""
+
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, Response, abort, render_template, send_file
+from markupsafe import Markup
+
+from .markdown import render_email_html
+from .state import current_state
+
+
+def create_inbox_blueprint() -> Blueprint:
+    """Build the blueprint serving the inbox pages and sent files."""
+    blueprint = Blueprint("inbox", __name__, url_prefix="/_simulator", template_folder="templates")
+    blueprint.add_url_rule("/inbox", view_func=inbox, methods=["GET"])
+    blueprint.add_url_rule("/inbox/<notification_id>", view_func=message_page, methods=["GET"])
+    blueprint.add_url_rule("/documents/<document_id>", view_func=document, methods=["GET"])
+    return blueprint
+
+
+def inbox() -> str:
+    """Every stored email, newest first."""
+    return render_template("inbox.html", messages=current_state().messages())
+
+
+def message_page(notification_id: str) -> str:
+    """One email, rendered the way Notify renders email HTML."""
+    found = current_state().message(notification_id)
+    if found is None:
+        abort(404)
+    # render_email_html escapes every piece of text itself, so its output is safe markup.
+    html_body = Markup(render_email_html(found["body"]))  # noqa: S704
+    return render_template("message.html", message=found, html_body=html_body)
+
+
+def document(document_id: str) -> Response:
+    """A file sent with send-a-file, offered as a download."""
+    state = current_state()
+    with state.lock:
+        stored = state.documents.get(document_id)
+    if stored is None:
+        abort(404)
+    return send_file(io.BytesIO(stored.content), as_attachment=True,
+                     download_name=stored.filename or f"{document_id}.bin",
+                     mimetype="application/octet-stream")
