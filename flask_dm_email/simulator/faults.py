@@ -32,7 +32,7 @@ class Faults:
     drop_callbacks: bool | float = False
 
     def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
+        self._random = random.Random(self.seed)  # noqa: S311 - fault injection, not security
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready data."""
@@ -48,7 +48,7 @@ class Faults:
         for name, value in checked.items():
             setattr(self, name, value)
         if "seed" in checked:
-            self._random = random.Random(self.seed)
+            self._random = random.Random(self.seed)  # noqa: S311 - fault injection, not security
 
     def _chance(self, rate: float) -> bool:
         return rate > 0 and self._random.random() < rate

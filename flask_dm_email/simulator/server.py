@@ -110,7 +110,9 @@ class SimulatorServer:
             return self
         self.state.start()
         self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="notify-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="notify-simulator", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while True:

@@ -263,7 +263,7 @@ def _message_matches(view: dict[str, Any], filters: dict[str, Any]) -> bool:
     for key, wanted in filters.items():
         if wanted is None:
             continue
-        if key == "to":
+        if key in ("to", "email_address"):
             if view["to"].lower() != str(wanted).strip().lower():
                 return False
         elif key == "template_id":
@@ -281,6 +281,8 @@ def message_view(notification: Notification, service: Service | None) -> dict[st
         "service_id": notification.service_id,
         "service_name": service.name if service else None,
         "to": notification.to,
+        # Same value under Notify's API name, so code written against either finds it.
+        "email_address": notification.to,
         "from_email": notification.from_email,
         "reply_to": notification.reply_to,
         "subject": notification.subject,
