@@ -17,6 +17,7 @@ from flask_dm_email import (
     EmailInvalidError,
     EmailOutcomeUnknownError,
     EmailRateLimitError,
+    EmailRequestError,
     EmailTemplateError,
     EmailUnavailableError,
     RecipientNotAllowedError,
@@ -88,12 +89,21 @@ class TestSend:
         assert result.redirected
 
     def test_files_are_passed_through(self, notify_app: Callable[..., Flask], sim: Any) -> None:
-        file_template = sim.add_template(name="File", subject="Your file", body="Download: ((link))")
+        service = sim.add_service(name="Files", contact_link="https://example.gov.uk/contact", restricted=False)
+        key = sim.create_api_key(service_id=service["id"], key_type="test")
+        file_template = sim.add_template(service_id=service["id"], name="File", subject="Your file", body="Get ((link))")
         upload = prepare_upload(io.BytesIO(b"a,b\n1,2\n"), filename="report.csv")
-        with notify_app().app_context():
+        with notify_app(DM_NOTIFY_KEY=key).app_context():
             result = send_email("person@gov.uk", file_template, {"link": upload})
         [message] = stored(sim, result.reference)
-        assert "report.csv" in str(message) or "/_simulator/documents/" in str(message)
+        assert "/_simulator/documents/" in message["body"]
+        assert upload["file"] not in message["body"]
+
+    def test_files_need_the_services_contact_link(self, notify_app: Callable[..., Flask], sim: Any) -> None:
+        file_template = sim.add_template(name="File", subject="Your file", body="Get ((link))")
+        upload = prepare_upload(io.BytesIO(b"a,b\n1,2\n"), filename="report.csv")
+        with notify_app().app_context(), pytest.raises(EmailRequestError, match="Send files by email has not"):
+            send_email("person@gov.uk", file_template, {"link": upload})
 
     def test_allow_resend_false_asks_notify_first(self, notify_app: Callable[..., Flask], sim: Any) -> None:
         app = notify_app()
