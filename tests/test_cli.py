@@ -110,3 +110,45 @@ def test_send_test_bad_personalisation() -> None:
     )
     assert result.exit_code == 2
     assert "use name=value" in result.output
+
+
+def test_simulator_command_serves_notify_and_prints_no_token(tmp_path: object) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    flask = Path(sys.executable).with_name("flask")
+    process = subprocess.Popen(
+        [str(flask), "--app", "tests.cli_app", "dm-email", "simulator", "--port", str(port)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/_status", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the simulator did not start"
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                time.sleep(0.2)
+        assert response.status_code == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert f"Notify simulator on http://127.0.0.1:{port}" in output
+    assert "Delivery receipts go to http://127.0.0.1:5000/callbacks/notify" in output
+    assert "cli-test-token-0123456789" not in output
