@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 
+from _common import Bench, median_ms, parse_args, simulator
 from flask import Flask
 from notifications_python_client.notifications import NotificationsAPIClient
 
-from _common import Bench, median_ms, parse_args, simulator
 from flask_dm_email import DMEmail
 
 

@@ -91,7 +91,9 @@ class TestSend:
     def test_files_are_passed_through(self, notify_app: Callable[..., Flask], sim: Any) -> None:
         service = sim.add_service(name="Files", contact_link="https://example.gov.uk/contact", restricted=False)
         key = sim.create_api_key(service_id=service["id"], key_type="test")
-        file_template = sim.add_template(service_id=service["id"], name="File", subject="Your file", body="Get ((link))")
+        file_template = sim.add_template(
+            service_id=service["id"], name="File", subject="Your file", body="Get ((link))"
+        )
         upload = prepare_upload(io.BytesIO(b"a,b\n1,2\n"), filename="report.csv")
         with notify_app(DM_NOTIFY_KEY=key).app_context():
             result = send_email("person@gov.uk", file_template, {"link": upload})
@@ -197,9 +199,7 @@ class TestRetries:
         with notify_app().app_context(), pytest.raises(EmailRateLimitError, match="Exceeded rate limit"):
             send_email("a@gov.uk", "welcome", {"name": "A"})
 
-    def test_a_lost_response_is_found_by_reference_not_resent(
-        self, notify_app: Callable[..., Flask], sim: Any
-    ) -> None:
+    def test_a_lost_response_is_found_by_reference_not_resent(self, notify_app: Callable[..., Flask], sim: Any) -> None:
         sim.set_faults(hang_next=1, hang_seconds=TIMEOUT + 1, hang_when="after_store")
         with notify_app().app_context():
             result = send_email("a@gov.uk", "welcome", {"name": "A"})
@@ -244,7 +244,7 @@ def test_twenty_threads_send_through_one_app(notify_app: Callable[..., Flask], s
             with app.app_context():
                 for i in range(5):
                     results[n * 100 + i] = send_email(f"user{n}.{i}@gov.uk", "welcome", {"name": f"{n}-{i}"})
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
