@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, abort, request
 
 from .defaults import API_PAGE_SIZE
 from .jsonio import ApiError, bad_request, json_response, no_result_found, validation_error
@@ -28,6 +28,7 @@ def register_notification_routes(blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/notifications/email", view_func=post_email, methods=["POST"])
     blueprint.add_url_rule("/notifications/sms", view_func=post_sms, methods=["POST"])
     blueprint.add_url_rule("/notifications/letter", view_func=post_letter, methods=["POST"])
+    blueprint.add_url_rule("/notifications/<notification_type>", view_func=post_unknown_type, methods=["POST"])
     blueprint.add_url_rule("/notifications/<notification_id>", view_func=get_notification, methods=["GET"])
     blueprint.add_url_rule("/notifications", view_func=get_notifications, methods=["GET"])
     blueprint.add_url_rule("/received-text-messages", view_func=get_received_texts, methods=["GET"])
@@ -81,6 +82,11 @@ def post_sms() -> Response:
 def post_letter() -> Response:
     """``POST /v2/notifications/letter``: always refused."""
     return _refuse("letters")
+
+
+def post_unknown_type(notification_type: str) -> Response:
+    """Notify routes every ``POST /v2/notifications/<type>`` and 404s unknown types."""
+    abort(404)
 
 
 def notification_response(notification: Notification, url_root: str) -> dict[str, Any]:

@@ -1,0 +1,136 @@
+"""Fault knobs: errors, outages, forced 429s, latency, hangs and dropped callbacks."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from notifications_python_client import NotificationsAPIClient
+from notifications_python_client.errors import HTTP503Error, HTTPError
+
+from flask_dm_email.simulator import SimulatorServer
+from flask_dm_email.simulator.faults import Faults
+
+from .conftest import CALLBACK_TOKEN, Receiver
+
+
+def outcomes(faults: Faults, count: int) -> list[str | None]:
+    return [faults.post_outcome() for _ in range(count)]
+
+
+def test_a_seed_makes_error_rate_repeatable() -> None:
+    first, second = Faults(), Faults()
+    first.merge({"seed": 7, "error_rate": 0.5})
+    second.merge({"seed": 7, "error_rate": 0.5})
+    assert outcomes(first, 50) == outcomes(second, 50)
+    assert 10 < outcomes(first, 100).count("error") < 90
+
+
+def test_bad_knobs_are_refused_naming_the_knob() -> None:
+    faults = Faults()
+    for knobs, text in [({"error_rate": 2}, "error_rate"), ({"nope": 1}, "nope"),
+                        ({"hang_when": "later"}, "hang_when"), ({"force_429": "sometimes"}, "force_429")]:
+        with pytest.raises(ValueError, match=text):
+            faults.merge(knobs)
+
+
+def send(client: NotificationsAPIClient, template_id: str) -> dict[str, object]:
+    return dict(client.send_email_notification("a@example.com", template_id, {"name": "A"}))
+
+
+def test_error_rate_with_a_seed(sim: SimulatorServer, client: NotificationsAPIClient, template_id: str) -> None:
+    def run() -> list[int]:
+        sim.set_faults(seed=42, error_rate=0.5)
+        codes = []
+        for _ in range(20):
+            try:
+                send(client, template_id)
+                codes.append(201)
+            except HTTPError as error:
+                codes.append(error.status_code)
+        return codes
+
+    first = run()
+    assert first == run()
+    assert set(first) == {201, 500}
+    assert len(sim.messages()) == 2 * first.count(201)
+
+
+def test_the_500_and_503_bodies(sim: SimulatorServer, client: NotificationsAPIClient, template_id: str) -> None:
+    sim.set_faults(error_next=1, unavailable_next=1)
+    with pytest.raises(HTTPError) as info:
+        send(client, template_id)
+    assert info.value.status_code == 500
+    assert info.value.message == [{"error": "SimulatedServerError", "message": "Internal server error"}]
+    with pytest.raises(HTTP503Error):
+        send(client, template_id)
+    send(client, template_id)
+    assert len(sim.messages()) == 1
+
+
+def test_force_429(sim: SimulatorServer, client: NotificationsAPIClient, template_id: str) -> None:
+    sim.set_faults(force_429=2)
+    for _ in range(2):
+        with pytest.raises(HTTPError) as info:
+            send(client, template_id)
+        assert info.value.status_code == 429
+        assert info.value.message[0]["error"] == "RateLimitError"  # type: ignore[index]
+    send(client, template_id)
+
+
+def test_latency(sim: SimulatorServer, client: NotificationsAPIClient) -> None:
+    sim.set_faults(latency=0.2)
+    started = time.monotonic()
+    client.get_all_templates()
+    assert time.monotonic() - started >= 0.2
+
+
+def test_hang_after_store_keeps_the_notification(sim: SimulatorServer, make_client: object,
+                                                 template_id: str) -> None:
+    sim.set_faults(hang_next=1, hang_seconds=1.0, hang_when="after_store")
+    client = NotificationsAPIClient(sim.api_key(), base_url=sim.url, timeout=0.3)
+    with pytest.raises(HTTPError) as info:
+        client.send_email_notification("a@example.com", template_id, {"name": "A"}, reference="lost")
+    assert isinstance(info.value.__cause__, requests.Timeout)
+    [message] = sim.messages(reference="lost")
+    sim.wait_for_status(message["id"], "delivered")
+
+
+def test_hang_before_store_keeps_nothing(sim: SimulatorServer, template_id: str) -> None:
+    sim.set_faults(hang_next=1, hang_seconds=0.6, hang_when="before_store")
+    client = NotificationsAPIClient(sim.api_key(), base_url=sim.url, timeout=0.2)
+    with pytest.raises(HTTPError):
+        client.send_email_notification("a@example.com", template_id, {"name": "A"})
+    time.sleep(0.6)
+    assert sim.messages() == []
+
+
+def test_drop_callbacks(sim: SimulatorServer, receiver: Receiver, client: NotificationsAPIClient,
+                        template_id: str) -> None:
+    sim.set_callbacks(delivery_status=(receiver.url, CALLBACK_TOKEN))
+    sim.set_faults(drop_callbacks=True)
+    send(client, template_id)
+    [attempt] = sim.wait_for_callbacks(1)
+    assert attempt["result"] == "dropped"
+    time.sleep(0.1)
+    assert receiver.requests == []
+
+
+def test_faults_over_http(sim: SimulatorServer) -> None:
+    merged = requests.post(f"{sim.url}/_simulator/faults", json={"error_rate": 0.25, "seed": 1}, timeout=5).json()
+    assert merged["error_rate"] == 0.25 and merged["seed"] == 1
+    again = requests.post(f"{sim.url}/_simulator/faults", json={"latency": 0.01}, timeout=5).json()
+    assert again["error_rate"] == 0.25 and again["latency"] == 0.01
+    bad = requests.post(f"{sim.url}/_simulator/faults", json={"error_rate": "lots"}, timeout=5)
+    assert bad.status_code == 400 and "error_rate" in bad.json()["error"]
+    cleared = requests.delete(f"{sim.url}/_simulator/faults", timeout=5).json()
+    assert cleared["error_rate"] == 0.0 and cleared["latency"] == 0.0
+
+
+def test_faults_from_the_config() -> None:
+    with SimulatorServer({"faults": {"force_429": "always"}}) as sim:
+        template = sim.add_template(name="T", subject="S", body="B")
+        with pytest.raises(HTTPError) as info:
+            NotificationsAPIClient(sim.api_key(), base_url=sim.url).send_email_notification("a@example.com", template)
+        assert info.value.status_code == 429
