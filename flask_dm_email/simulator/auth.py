@@ -17,7 +17,8 @@ from .timeutil import utcnow
 #: Notify's clock tolerance in seconds, both ways.
 IAT_BOUND = 30
 
-GENERAL_TOKEN_ERROR_MESSAGE = (  # noqa: S105 - a message, not a password
+# A message, not a password (ruff's S105 sees "TOKEN" in the name).
+GENERAL_TOKEN_ERROR_MESSAGE = (
     "Invalid token: make sure your API token matches the example at "
     "https://docs.notifications.service.gov.uk/rest-api.html#authorisation-header"
 )

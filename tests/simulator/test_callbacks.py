@@ -6,9 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 import pytest
+import requests
 from notifications_python_client import NotificationsAPIClient
 
 from flask_dm_email.simulator import SimulatorServer

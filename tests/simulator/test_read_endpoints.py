@@ -209,7 +209,9 @@ class TestTemplates:
 def test_sms_and_letters_are_refused(sim: SimulatorServer, client: NotificationsAPIClient) -> None:
     with pytest.raises(HTTPError) as info:
         client.send_sms_notification("07700900000", "00000000-0000-4000-8000-000000000000")
-    assert info.value.message == [{"error": "BadRequestError", "message": "Service is not allowed to send text messages"}]
+    assert info.value.message == [
+        {"error": "BadRequestError", "message": "Service is not allowed to send text messages"}
+    ]
     with pytest.raises(HTTPError) as info:
         client.send_letter_notification("00000000-0000-4000-8000-000000000000", {"address_line_1": "x"})
     assert info.value.message == [{"error": "BadRequestError", "message": "Service is not allowed to send letters"}]

@@ -25,7 +25,9 @@ def post(sim: SimulatorServer, body: Any, key_type: str = "test", **kwargs: Any)
 
 
 def test_the_201_body(sim: SimulatorServer, client: NotificationsAPIClient) -> None:
-    template_id = sim.add_template(name="T", subject="Hello ((name))", body="Hello ((name))\nThis is an email from GOV.UK")
+    template_id = sim.add_template(
+        name="T", subject="Hello ((name))", body="Hello ((name))\nThis is an email from GOV.UK"
+    )
     response = client.send_email_notification("bob@example.com", template_id, {"name": "Bob"}, reference="ref-1")
     validate(response, POST_EMAIL_RESPONSE)
     assert response == {
@@ -78,7 +80,9 @@ def test_falsy_bodies_miss_both_required_properties(sim: SimulatorServer, body: 
     ]
 
 
-@pytest.mark.parametrize(("body", "message"), [([1], "[1] is not of type object"), ("str", "str is not of type object")])
+@pytest.mark.parametrize(
+    ("body", "message"), [([1], "[1] is not of type object"), ("str", "str is not of type object")]
+)
 def test_a_body_that_is_not_an_object(sim: SimulatorServer, body: Any, message: str) -> None:
     v2_error(post(sim, body), 400, "ValidationError", message)
 
