@@ -14,6 +14,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
 from .config import ConfigSource, load_config, parse_callback
+from .faults import Faults
 from .models import CallbackConfig
 from .state import SimulatorState, service_view
 
@@ -243,8 +244,6 @@ class SimulatorServer:
 
     def clear_faults(self) -> None:
         """Turn every fault off."""
-        from .faults import Faults
-
         with self.state.lock:
             self.state.faults = Faults()
 
