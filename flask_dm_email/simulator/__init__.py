@@ -52,7 +52,8 @@ Admin API (no JWT; never under ``/v2``)
 ``POST /_simulator/reset``; HTML inbox at ``/_simulator/inbox``.
 
 Fault knobs: ``seed``, ``error_rate``/``error_next`` (500), ``unavailable_rate``/
-``unavailable_next`` (503), ``force_429`` (N or ``"always"``), ``latency`` (s),
+``unavailable_next`` (503), ``force_429`` (N or ``"always"``), ``rate_limit_rate``
+(share answered 429), ``latency`` (s),
 ``hang_rate``/``hang_next`` with ``hang_seconds`` and ``hang_when``
 (``"after_store"`` or ``"before_store"``), ``drop_callbacks`` (bool or share).
 """

@@ -24,6 +24,7 @@ class Faults:
     unavailable_rate: float = 0.0
     unavailable_next: int = 0
     force_429: int | str = 0
+    rate_limit_rate: float = 0.0
     latency: float = 0.0
     hang_rate: float = 0.0
     hang_next: int = 0
@@ -74,7 +75,7 @@ class Faults:
         if isinstance(self.force_429, int) and self.force_429 > 0:
             self.force_429 -= 1
             return True
-        return False
+        return self._chance(self.rate_limit_rate)
 
     def take_hang(self) -> bool:
         """True if this POST must hang for ``hang_seconds``."""

@@ -134,3 +134,18 @@ def test_faults_from_the_config() -> None:
         with pytest.raises(HTTPError) as info:
             NotificationsAPIClient(sim.api_key(), base_url=sim.url).send_email_notification("a@example.com", template)
         assert info.value.status_code == 429
+
+
+def test_rate_limit_rate_answers_a_share_with_429(sim: SimulatorServer, client: NotificationsAPIClient,
+                                                  template_id: str) -> None:
+    sim.set_faults(seed=7, rate_limit_rate=0.5)
+    statuses = []
+    for _ in range(40):
+        try:
+            client.send_email_notification("someone@example.com", template_id, {"name": "x"})
+            statuses.append(201)
+        except HTTPError as error:
+            statuses.append(error.status_code)
+            assert error.message[0]["error"] == "RateLimitError"
+    assert set(statuses) == {201, 429}
+    assert 8 <= statuses.count(429) <= 32
