@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from flask import Flask
+
+from flask_dm_email import DMEmail
 from flask_dm_email.simulator import SimulatorServer
 
 
@@ -43,3 +46,17 @@ def simulator() -> Iterator[Bench]:
 
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
+
+
+def make_app(bench: Bench) -> tuple[Flask, DMEmail]:
+    """An app sending through the simulator with the notify backend."""
+    app = Flask(__name__)
+    app.config.update(
+        DM_ENVIRONMENT="test",
+        DM_EMAIL_BACKEND="notify",
+        DM_NOTIFY_KEY=bench.key,
+        DM_NOTIFY_BASE_URL=bench.simulator.url,
+        DM_NOTIFY_TEMPLATES={"bench": bench.template_id},
+        DM_NOTIFY_CALLBACKS_ENABLED=False,
+    )
+    return app, DMEmail(app)

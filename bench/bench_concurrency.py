@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from _common import Bench, parse_args, simulator
+from _common import Bench, make_app, parse_args, simulator
 from flask import Flask
 
 from flask_dm_email import DMEmail, SentEmail
@@ -56,16 +56,7 @@ def run(bench: Bench, app: Flask, extension: DMEmail, threads: int, total: int, 
 def main() -> None:
     args = parse_args(__doc__ or "", full=1200, short=48)
     with simulator() as bench:
-        app = Flask(__name__)
-        app.config.update(
-            DM_ENVIRONMENT="test",
-            DM_EMAIL_BACKEND="notify",
-            DM_NOTIFY_KEY=bench.key,
-            DM_NOTIFY_BASE_URL=bench.simulator.url,
-            DM_NOTIFY_TEMPLATES={"bench": bench.template_id},
-            DM_NOTIFY_CALLBACKS_ENABLED=False,
-        )
-        extension = DMEmail(app)
+        app, extension = make_app(bench)
         figures = {threads: run(bench, app, extension, threads, args.n, f"t{threads}") for threads in (1, 4, 16)}
     for threads, rate in figures.items():
         print(f"{threads:2d} thread(s): {rate:8.1f} sends/s, every send accounted for")

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import time
 
-from _common import Bench, median_ms, parse_args, simulator
-from flask import Flask
+from _common import Bench, make_app, median_ms, parse_args, simulator
 from notifications_python_client.notifications import NotificationsAPIClient
-
-from flask_dm_email import DMEmail
 
 
 def main() -> None:
@@ -33,16 +30,7 @@ def main() -> None:
 
 
 def run(bench: Bench, rounds: int, per_round: int) -> tuple[list[float], list[float]]:
-    app = Flask(__name__)
-    app.config.update(
-        DM_ENVIRONMENT="test",
-        DM_EMAIL_BACKEND="notify",
-        DM_NOTIFY_KEY=bench.key,
-        DM_NOTIFY_BASE_URL=bench.simulator.url,
-        DM_NOTIFY_TEMPLATES={"bench": bench.template_id},
-        DM_NOTIFY_CALLBACKS_ENABLED=False,
-    )
-    extension = DMEmail(app)
+    app, extension = make_app(bench)
     client = NotificationsAPIClient(bench.key, base_url=bench.simulator.url)
     ext_times: list[float] = []
     raw_times: list[float] = []
