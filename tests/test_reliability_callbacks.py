@@ -123,7 +123,7 @@ def test_a_repeated_receipt_changes_nothing(loop: dict[str, Any]) -> None:
     [attempt] = sim.wait_for_callbacks(1, timeout=10, notification_id=result.id, result="ok")
     again = requests.post(
         f"{loop['url']}/callbacks/notify",
-        json=attempt["payload"],
+        data=attempt["payload"],
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=5,
     )
