@@ -1,0 +1,141 @@
+"""Fixtures for the callback blueprint: an app with a real SQLite database, a
+``User`` with ``active`` and an audit table, and helpers to post receipts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_dm_email import DMEmail
+
+TOKEN = "callback-token-0123456789"
+NEW_TOKEN = "rotated-token-9876543210"
+ADDRESS = "Bounced.Person@example.gov.uk"
+
+
+def make_receipt(**overrides: Any) -> dict[str, Any]:
+    """A receipt as Notify sends it (keys in Notify's order)."""
+    receipt: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "reference": "ref-123",
+        "to": ADDRESS,
+        "status": "delivered",
+        "created_at": "2026-05-01T10:00:00.123456Z",
+        "completed_at": "2026-05-01T10:00:05.123456Z",
+        "sent_at": "2026-05-01T10:00:01.123456Z",
+        "notification_type": "email",
+        "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a",
+        "template_version": 1,
+    }
+    receipt.update(overrides)
+    return receipt
+
+
+def make_complaint(**overrides: Any) -> dict[str, Any]:
+    complaint: dict[str, Any] = {
+        "notification_id": str(uuid.uuid4()),
+        "complaint_id": str(uuid.uuid4()),
+        "reference": "ref-123",
+        "to": ADDRESS,
+        "complaint_date": "2026-05-01T10:00:00.123456Z",
+    }
+    complaint.update(overrides)
+    return complaint
+
+
+@dataclass
+class CallbackApp:
+    """An app with the blueprint, a database and a hook whose behaviour tests control."""
+
+    app: Flask
+    client: FlaskClient
+    db: SQLAlchemy
+    User: Any
+    AuditEvent: Any
+    hook_calls: list[str] = field(default_factory=list)
+    hook_failures: list[Exception] = field(default_factory=list)
+
+    def post(self, body: Any, path: str = "/callbacks/notify", token: str | None = TOKEN, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers.setdefault("Authorization", f"Bearer {token}")
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        return self.client.post(path, data=data, headers=headers, content_type="application/json", **kwargs)
+
+    def user(self, address: str = ADDRESS) -> Any:
+        with self.app.app_context():
+            return self.User.query.filter_by(email_address=address).one()
+
+    def audit_count(self) -> int:
+        with self.app.app_context():
+            return int(self.AuditEvent.query.count())
+
+
+@pytest.fixture
+def make_callback_app(tmp_path: Any) -> Callable[..., CallbackApp]:
+    def build(with_hook: bool = True, **config: Any) -> CallbackApp:
+        db = SQLAlchemy()
+
+        class User(db.Model):  # type: ignore[name-defined,misc]
+            id = db.Column(db.Integer, primary_key=True)
+            email_address = db.Column(db.String, unique=True, nullable=False)
+            active = db.Column(db.Boolean, nullable=False, default=True)
+
+        class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+            id = db.Column(db.Integer, primary_key=True)
+            user_id = db.Column(db.Integer, db.ForeignKey(User.id), nullable=False)
+            type = db.Column(db.String, nullable=False)
+            notification_id = db.Column(db.String, nullable=False)
+
+        extension = DMEmail()
+        app = Flask(__name__)
+        app.config.update(
+            DM_ENVIRONMENT="test",
+            DM_NOTIFY_CALLBACK_TOKEN=f"{TOKEN},{NEW_TOKEN}",
+            SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / f'{uuid.uuid4()}.db'}",
+        )
+        app.config.update(config)
+        extension.init_app(app)
+        db.init_app(app)
+        state = CallbackApp(app, app.test_client(), db, User, AuditEvent)
+
+        if with_hook:
+
+            @extension.user_deactivator
+            def deactivate(email_address: str, receipt: Any) -> bool:
+                state.hook_calls.append(email_address)
+                if state.hook_failures:
+                    raise state.hook_failures.pop(0)
+                # One transaction: the user and the audit row change together, or neither.
+                user = User.query.filter(
+                    db.func.lower(User.email_address) == email_address.lower(), User.active.is_(True)
+                ).first()
+                if user is None:
+                    return False  # unknown, or already inactive: a repeated receipt
+                user.active = False
+                db.session.add(
+                    AuditEvent(user_id=user.id, type="deactivated: permanent failure", notification_id=receipt["id"])
+                )
+                db.session.commit()
+                return True
+
+        with app.app_context():
+            db.create_all()
+            db.session.add(User(email_address=ADDRESS))
+            db.session.commit()
+        return state
+
+    return build
+
+
+@pytest.fixture
+def callbacks(make_callback_app: Callable[..., CallbackApp]) -> Iterator[CallbackApp]:
+    yield make_callback_app()
