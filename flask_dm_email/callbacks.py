@@ -38,6 +38,9 @@ MAX_BODY_BYTES = 64 * 1024
 _OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
 
 blueprint = Blueprint("dm_email_callbacks", __name__)
+# Built once: a marshmallow schema is reusable, and building one costs more than a load.
+_RECEIPT_SCHEMA = DeliveryReceiptSchema()
+_COMPLAINT_SCHEMA = ComplaintSchema()
 
 
 def register_callbacks(app: Flask, state: DMEmailState) -> None:
@@ -145,7 +148,7 @@ def delivery_receipt() -> tuple[Response, int]:
     """Take one delivery receipt: log it, send signals, deactivate on permanent failure."""
     if request.method != "POST":
         return _method_not_allowed()
-    receipt = _read(DeliveryReceiptSchema())
+    receipt = _read(_RECEIPT_SCHEMA)
     if isinstance(receipt, tuple):
         return receipt
     from .extension import get_state
@@ -193,7 +196,7 @@ def complaint() -> tuple[Response, int]:
     """Take one complaint: log it, send ``complaint_received``, call the app's hook."""
     if request.method != "POST":
         return _method_not_allowed()
-    payload = _read(ComplaintSchema())
+    payload = _read(_COMPLAINT_SCHEMA)
     if isinstance(payload, tuple):
         return payload
     from .extension import get_state
