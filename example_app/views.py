@@ -1,0 +1,119 @@
+"""The example's pages: sign up, password reset, accounts."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from flask_dm_email import EmailError, send_email
+from flask_dm_email.helpers import hash_string
+
+from .models import SentEmailRecord, User, db
+
+bp = Blueprint("example", __name__)
+logger = logging.getLogger("example_app")
+RESET_MAX_AGE = 3600
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def _inbox_url() -> str | None:
+    simulator = current_app.extensions.get("example_simulator")
+    return f"{simulator.url}/_simulator/inbox" if simulator else None
+
+
+@bp.app_context_processor
+def inject_inbox() -> dict[str, str | None]:
+    return {"inbox_url": _inbox_url()}
+
+
+def _send(user: User, template: str, personalisation: dict[str, str]) -> bool:
+    """Send and record an email; on failure say so to the user and keep the account."""
+    try:
+        result = send_email(user.email_address, template, personalisation)
+    except EmailError as error:
+        logger.warning("Could not send %s email to user %s: %s", template, user.id, type(error).__name__)
+        flash(f"We could not send the {template} email: {error.message}", "error")
+        return False
+    db.session.add(
+        SentEmailRecord(notification_id=result.id, user_id=user.id, template=template, redirected=result.redirected)
+    )
+    db.session.commit()
+    return True
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html")
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> str | Response:
+    if request.method == "GET":
+        return render_template("signup.html", errors={}, form={})
+    form = {"name": request.form.get("name", "").strip(), "email": request.form.get("email", "").strip()}
+    errors = {}
+    if not form["name"]:
+        errors["name"] = "Enter your name"
+    if "@" not in form["email"]:
+        errors["email"] = "Enter an email address in the correct format, like name@example.com"
+    elif User.query.filter(db.func.lower(User.email_address) == form["email"].lower()).first():
+        errors["email"] = "An account with this email address already exists"
+    if errors:
+        return render_template("signup.html", errors=errors, form=form), 400  # type: ignore[return-value]
+    user = User(name=form["name"], email_address=form["email"])
+    db.session.add(user)
+    db.session.commit()
+    logger.info("Signed up user %s (%s)", user.id, hash_string(user.email_address))
+    link = url_for("example.index", _external=True)
+    if _send(user, "welcome", {"name": user.name, "link": link}):
+        flash("Account created. We sent you a welcome email.", "success")
+    return redirect(url_for("example.accounts"))
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+def password_reset() -> str | Response:
+    if request.method == "GET":
+        return render_template("password_reset.html")
+    email = request.form.get("email", "").strip()
+    user = User.query.filter(db.func.lower(User.email_address) == email.lower(), User.active.is_(True)).first()
+    if user is not None:
+        token = _serializer().dumps(user.id)
+        _send(
+            user,
+            "password-reset",
+            {"name": user.name, "reset_link": url_for("example.reset", token=token, _external=True)},
+        )
+    # The same answer whether or not the account exists: no account enumeration.
+    flash("If an active account uses that address, we sent it a password reset link.", "success")
+    return redirect(url_for("example.accounts"))
+
+
+@bp.get("/reset/<token>")
+def reset(token: str) -> str | tuple[str, int]:
+    try:
+        user_id = _serializer().loads(token, max_age=RESET_MAX_AGE)
+    except (SignatureExpired, BadSignature):
+        return render_template("message.html", title="This link has expired or is not valid"), 400
+    user = db.session.get(User, user_id)
+    title = "Choose a new password" if user and user.active else "This account is not active"
+    return render_template("message.html", title=title)
+
+
+@bp.get("/accounts")
+def accounts() -> str:
+    users = User.query.order_by(User.id.desc()).all()
+    return render_template("accounts.html", users=users)
