@@ -49,3 +49,12 @@ def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
     )
     with application.app_context():
         yield application
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """Keep each phase's report on the test item, so fixtures can see a failure
+    (the browser tests save a screenshot)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

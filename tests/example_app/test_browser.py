@@ -1,0 +1,97 @@
+"""A person's view: the example app in headless Chromium (Debian's chromium and
+chromium-driver, driven by Selenium). Screenshots land in test-artifacts/ on failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import LiveExample
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+if not (CHROMIUM and CHROMEDRIVER):
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
+    pytest.skip("chromium and chromedriver are not installed", allow_module_level=True)
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[object]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}.png"))
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def eventually(check: Callable[[], bool], refresh: Callable[[], None], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the page never showed it"
+        time.sleep(0.3)
+        refresh()
+
+
+def sign_up(driver: object, example: LiveExample, name: str, email: str) -> None:
+    driver.get(f"{example.url}/signup")  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "name").send_keys(name)  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "email").send_keys(email)  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "signup").click()  # type: ignore[attr-defined]
+
+
+def row_text(driver: object) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, "tbody tr").text)  # type: ignore[attr-defined]
+
+
+def test_sign_up_read_the_email_and_see_it_delivered(browser: object, example: LiveExample) -> None:
+    driver = browser
+    sign_up(driver, example, "Alex", "alex@example.com")
+    assert "Account created. We sent you a welcome email." in driver.page_source  # type: ignore[attr-defined]
+    accounts = driver.current_url  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "inbox-link").click()  # type: ignore[attr-defined]
+    assert "Welcome to the example service, Alex" in driver.page_source  # type: ignore[attr-defined]
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Welcome to the example service, Alex").click()  # type: ignore[attr-defined]
+    body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    assert "Hello Alex," in body and "Your account is ready" in body
+    driver.get(accounts)  # type: ignore[attr-defined]
+    eventually(lambda: "delivered" in row_text(driver), driver.refresh)  # type: ignore[attr-defined]
+    assert "active" in row_text(driver)
+
+
+def test_a_bouncing_address_becomes_inactive(browser: object, example: LiveExample) -> None:
+    driver = browser
+    sign_up(driver, example, "Kim", "perm-fail@simulator.notify")
+    eventually(lambda: "inactive" in row_text(driver), driver.refresh)  # type: ignore[attr-defined]
+    assert "permanent-failure" in row_text(driver)
