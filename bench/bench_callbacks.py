@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT)]  # callback_app, and the example app it borrows models from
 
 from callback_app import TOKEN, create_database  # noqa: E402
 
@@ -94,7 +95,12 @@ def main() -> None:
         workdir = Path(tmp)
         url = f"sqlite:///{workdir / 'bench.db'}"
         create_database(url, USERS)
-        env = {**os.environ, "BENCH_DATABASE_URL": url, "BENCH_LOG": str(workdir / "receipts.log")}
+        env = {
+            **os.environ,
+            "BENCH_DATABASE_URL": url,
+            "BENCH_LOG": str(workdir / "receipts.log"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
         bare = measure("bare", "delivered", seconds, env, workdir)
         receipt = measure("receipt", "delivered", seconds, env, workdir)
         deactivate = measure("deactivate", "permanent-failure", seconds, env, workdir)

@@ -2,8 +2,8 @@
 
 ``bare``: a plain Flask endpoint that parses the JSON and answers ``{"status": "ok"}``;
 ``receipt``: the flask-dm-email callback blueprint taking ``delivered`` receipts;
-``deactivate``: the blueprint taking ``permanent-failure`` receipts, with a
-``user_deactivator`` that deactivates users in SQLite and writes an audit row.
+``deactivate``: the blueprint taking ``permanent-failure`` receipts, with the example
+app's ``user_deactivator``, which deactivates users in SQLite and writes an audit row.
 """
 
 from __future__ import annotations
@@ -13,24 +13,12 @@ import os
 from typing import Any
 
 from flask import Flask, request
-from flask_sqlalchemy import SQLAlchemy
 
+from example_app.hooks import deactivate_user
+from example_app.models import User, db
 from flask_dm_email import DMEmail
 
 TOKEN = "bench-callback-token-0123456789"
-db = SQLAlchemy()
-
-
-class User(db.Model):  # type: ignore[name-defined,misc]
-    id = db.Column(db.Integer, primary_key=True)
-    email_address = db.Column(db.String, unique=True, nullable=False)
-    active = db.Column(db.Boolean, nullable=False, default=True)
-
-
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
-    id = db.Column(db.Integer, primary_key=True)
-    user_id = db.Column(db.Integer, nullable=False)
-    type = db.Column(db.String, nullable=False)
 
 
 def create_app(mode: str) -> Flask:
@@ -55,16 +43,8 @@ def create_app(mode: str) -> Flask:
     dm_email = DMEmail(app)
     db.init_app(app)
     if mode == "deactivate":
-
-        @dm_email.user_deactivator
-        def deactivate(email_address: str, receipt: Any) -> bool:
-            user = User.query.filter_by(email_address=email_address, active=True).first()
-            if user is None:
-                return False
-            user.active = False
-            db.session.add(AuditEvent(user_id=user.id, type="deactivated after permanent failure"))
-            db.session.commit()
-            return True
+        # The example app's own hook: one transaction, idempotent.
+        dm_email.user_deactivator(deactivate_user)
 
     return app
 
@@ -74,5 +54,5 @@ def create_database(url: str, users: int) -> None:
     app = create_app("deactivate")
     with app.app_context():
         db.create_all()
-        db.session.add_all(User(email_address=f"user{i}@example.gov.uk") for i in range(users))
+        db.session.add_all(User(name=f"User {i}", email_address=f"user{i}@example.gov.uk") for i in range(users))
         db.session.commit()

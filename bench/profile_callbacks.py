@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the example app
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # callback_app
 os.environ.setdefault("BENCH_LOG", str(Path(tempfile.mkdtemp()) / "receipts.log"))
 
 from callback_app import TOKEN, create_app

@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import secrets
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import make_server
 
 from flask_dm_email.helpers import hash_string
+from flask_dm_email.testing import serve_app
 
 from . import embedded
 from .models import AuditEvent, SentEmailRecord, User, db
 
 FINAL = {"delivered", "permanent-failure", "temporary-failure", "technical-failure"}
-
-
-@contextmanager
-def _serving(app: Flask) -> Iterator[str]:
-    """Serve the app on a free loopback port so Notify's callbacks can reach it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
 
 
 def _wait_for_receipts(ids: list[str], timeout: float) -> dict[str, str]:
@@ -71,7 +56,7 @@ def demo_command(timeout: float) -> None:
             db.session.delete(old)
     db.session.commit()
 
-    with _serving(app) as url:
+    with serve_app(app) as url:
         if simulator is not None:
             embedded.point_callbacks(simulator, f"{url}/callbacks/notify", state.settings.callback_tokens[0])
             click.echo(f"Receipts come back to {url}/callbacks/notify; inbox at {simulator.url}/_simulator/inbox")

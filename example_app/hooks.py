@@ -12,28 +12,32 @@ from flask_dm_email.signals import delivery_receipt_received
 from .models import AuditEvent, SentEmailRecord, User, db, utcnow
 
 
+def deactivate_user(email_address: str, receipt: Any) -> bool:
+    """The ``user_deactivator`` hook: deactivate the active user with this address.
+
+    Idempotent: Notify may deliver the same receipt twice. Only an *active* user is
+    changed, and the audit row is written in the same transaction, so a repeat (or a retry
+    after a failure part-way) changes nothing more.
+    """
+    # Addresses are stored lowercased, so this is an indexed lookup, not a table scan.
+    user = User.query.filter_by(email_address=email_address.lower(), active=True).first()
+    if user is None:
+        return False
+    user.active = False
+    db.session.add(
+        AuditEvent(
+            user_id=user.id,
+            type="deactivated: Notify reported a permanent delivery failure",
+            notification_id=receipt["id"],
+        )
+    )
+    db.session.commit()
+    return True
+
+
 def register_hooks(dm_email: DMEmail, app: Flask) -> None:
     """Deactivate on permanent failure; record every receipt's status."""
-
-    @dm_email.user_deactivator
-    def deactivate(email_address: str, receipt: Any) -> bool:
-        # Idempotent: Notify may deliver the same receipt twice. Only an *active* user is
-        # changed, and the audit row is written in the same transaction.
-        user = User.query.filter(
-            db.func.lower(User.email_address) == email_address.lower(), User.active.is_(True)
-        ).first()
-        if user is None:
-            return False
-        user.active = False
-        db.session.add(
-            AuditEvent(
-                user_id=user.id,
-                type="deactivated: Notify reported a permanent delivery failure",
-                notification_id=receipt["id"],
-            )
-        )
-        db.session.commit()
-        return True
+    dm_email.user_deactivator(deactivate_user)
 
     def record_status(sender: Flask, receipt: Any, **_: Any) -> None:
         record = SentEmailRecord.query.filter_by(notification_id=receipt["id"]).first()

@@ -64,13 +64,14 @@ def index() -> str:
 def signup() -> str | Response:
     if request.method == "GET":
         return render_template("signup.html", errors={}, form={})
-    form = {"name": request.form.get("name", "").strip(), "email": request.form.get("email", "").strip()}
+    # Addresses are stored lowercased: one account per address, and indexed look-ups.
+    form = {"name": request.form.get("name", "").strip(), "email": request.form.get("email", "").strip().lower()}
     errors = {}
     if not form["name"]:
         errors["name"] = "Enter your name"
     if "@" not in form["email"]:
         errors["email"] = "Enter an email address in the correct format, like name@example.com"
-    elif User.query.filter(db.func.lower(User.email_address) == form["email"].lower()).first():
+    elif User.query.filter_by(email_address=form["email"]).first():
         errors["email"] = "An account with this email address already exists"
     if errors:
         return render_template("signup.html", errors=errors, form=form), 400  # type: ignore[return-value]
@@ -89,7 +90,7 @@ def password_reset() -> str | Response:
     if request.method == "GET":
         return render_template("password_reset.html")
     email = request.form.get("email", "").strip()
-    user = User.query.filter(db.func.lower(User.email_address) == email.lower(), User.active.is_(True)).first()
+    user = User.query.filter_by(email_address=email.lower(), active=True).first()
     if user is not None:
         token = _serializer().dumps(user.id)
         _send(

@@ -12,11 +12,13 @@ pytest-flask's do:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from werkzeug.serving import make_server
 
 from .backends import OutgoingEmail
 from .signals import email_sent
@@ -42,6 +44,25 @@ def record_emails(app: Flask) -> Iterator[list[OutgoingEmail]]:
 
     with email_sent.connected_to(record, app):
         yield outbox
+
+
+@contextmanager
+def serve_app(app: Flask, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``app`` over real HTTP on a free port, in a thread, for as long as the block
+    runs; yield its base URL. For tests (and demos) in which the Notify simulator must
+    call the app back::
+
+        with serve_app(app) as url:
+            notify_simulator.set_callbacks(delivery_status=(f"{url}/callbacks/notify", token))
+    """
+    server = make_server(host, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
 
 
 try:

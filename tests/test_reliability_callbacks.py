@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask_sqlalchemy import SQLAlchemy
 
+from example_app.hooks import deactivate_user
+from example_app.models import AuditEvent, User, db
 from flask_dm_email import DMEmail, EmailInvalidError, send_email
 from flask_dm_email.signals import user_deactivated
-
-from .live_app import serve
+from flask_dm_email.testing import serve_app
 
 TOKEN = "reliability-callback-token"
 
@@ -27,18 +27,6 @@ class DatabaseDown(Exception):
 
 @pytest.fixture
 def loop(make_app: Callable[..., Flask], notify_simulator: Any, tmp_path: Any) -> Iterator[dict[str, Any]]:
-    db = SQLAlchemy()
-
-    class User(db.Model):  # type: ignore[name-defined,misc]
-        id = db.Column(db.Integer, primary_key=True)
-        email_address = db.Column(db.String, unique=True, nullable=False)
-        active = db.Column(db.Boolean, nullable=False, default=True)
-
-    class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
-        id = db.Column(db.Integer, primary_key=True)
-        user_id = db.Column(db.Integer, nullable=False)
-        type = db.Column(db.String, nullable=False)
-
     extension = DMEmail()
     outage = {"failures_left": 0}
     calls: list[str] = []
@@ -49,13 +37,7 @@ def loop(make_app: Callable[..., Flask], notify_simulator: Any, tmp_path: Any) -
         if outage["failures_left"] > 0:
             outage["failures_left"] -= 1
             raise DatabaseDown(f"could not reach the database while handling {email_address}")
-        user = User.query.filter_by(email_address=email_address, active=True).first()
-        if user is None:
-            return False
-        user.active = False
-        db.session.add(AuditEvent(user_id=user.id, type="deactivated: permanent delivery failure"))
-        db.session.commit()
-        return True
+        return deactivate_user(email_address, receipt)  # the example app's hook
 
     sim = notify_simulator
     template = sim.add_template(name="Welcome", subject="Hi", body="Hello ((name))")
@@ -72,9 +54,11 @@ def loop(make_app: Callable[..., Flask], notify_simulator: Any, tmp_path: Any) -
     db.init_app(app)
     with app.app_context():
         db.create_all()
-        db.session.add_all([User(email_address="perm-fail@simulator.notify"), User(email_address="ok@gov.uk")])
+        db.session.add_all(
+            [User(name="Kim", email_address="perm-fail@simulator.notify"), User(name="Ok", email_address="ok@gov.uk")]
+        )
         db.session.commit()
-    with serve(app) as url:
+    with serve_app(app) as url:
         sim.set_callbacks(delivery_status=(f"{url}/callbacks/notify", TOKEN))
         yield {
             "app": app,

@@ -1,5 +1,6 @@
-"""Fixtures for the callback blueprint: an app with a real SQLite database, a
-``User`` with ``active`` and an audit table, and helpers to post receipts."""
+"""Fixtures for the callback blueprint: an app with a real SQLite database (the example
+app's ``User`` with ``active`` and its audit table, and its deactivation hook), and
+helpers to post receipts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
+from example_app.hooks import deactivate_user
+from example_app.models import AuditEvent, User, db
 from flask_dm_email import DMEmail
 
 TOKEN = "callback-token-0123456789"
@@ -72,7 +75,7 @@ class CallbackApp:
 
     def user(self, address: str = ADDRESS) -> Any:
         with self.app.app_context():
-            return self.User.query.filter_by(email_address=address).one()
+            return self.User.query.filter_by(email_address=address.lower()).one()
 
     def audit_count(self) -> int:
         with self.app.app_context():
@@ -82,19 +85,6 @@ class CallbackApp:
 @pytest.fixture
 def make_callback_app(tmp_path: Any) -> Callable[..., CallbackApp]:
     def build(with_hook: bool = True, **config: Any) -> CallbackApp:
-        db = SQLAlchemy()
-
-        class User(db.Model):  # type: ignore[name-defined,misc]
-            id = db.Column(db.Integer, primary_key=True)
-            email_address = db.Column(db.String, unique=True, nullable=False)
-            active = db.Column(db.Boolean, nullable=False, default=True)
-
-        class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
-            id = db.Column(db.Integer, primary_key=True)
-            user_id = db.Column(db.Integer, db.ForeignKey(User.id), nullable=False)
-            type = db.Column(db.String, nullable=False)
-            notification_id = db.Column(db.String, nullable=False)
-
         extension = DMEmail()
         app = Flask(__name__)
         app.config.update(
@@ -114,22 +104,11 @@ def make_callback_app(tmp_path: Any) -> Callable[..., CallbackApp]:
                 state.hook_calls.append(email_address)
                 if state.hook_failures:
                     raise state.hook_failures.pop(0)
-                # One transaction: the user and the audit row change together, or neither.
-                user = User.query.filter(
-                    db.func.lower(User.email_address) == email_address.lower(), User.active.is_(True)
-                ).first()
-                if user is None:
-                    return False  # unknown, or already inactive: a repeated receipt
-                user.active = False
-                db.session.add(
-                    AuditEvent(user_id=user.id, type="deactivated: permanent failure", notification_id=receipt["id"])
-                )
-                db.session.commit()
-                return True
+                return deactivate_user(email_address, receipt)  # the example app's hook
 
         with app.app_context():
             db.create_all()
-            db.session.add(User(email_address=ADDRESS))
+            db.session.add(User(name="Bounced Person", email_address=ADDRESS.lower()))
             db.session.commit()
         return state
 

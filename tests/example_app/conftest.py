@@ -11,8 +11,7 @@ from flask import Flask
 
 from example_app import create_app, embedded
 from flask_dm_email.simulator import SimulatorServer
-
-from ..live_app import serve
+from flask_dm_email.testing import serve_app
 
 
 @dataclass
@@ -34,7 +33,7 @@ def example(tmp_path: Any) -> Iterator[LiveExample]:
     )
     simulator = app.extensions["example_simulator"]
     try:
-        with serve(app) as url:
+        with serve_app(app) as url:
             embedded.point_callbacks(
                 simulator, f"{url}/callbacks/notify", app.extensions["dm_email"].settings.callback_tokens[0]
             )
