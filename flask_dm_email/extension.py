@@ -73,8 +73,9 @@ class DMEmail:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Read and validate the app's settings, build its backend, mount the callback
-        blueprint and register the CLI.
+        """Read and validate the app's settings, build its backend and mount the callback
+        blueprint. (``flask dm-email`` comes from the package's ``flask.commands`` entry
+        point.)
 
         :raises RuntimeError: if the app is already registered.
         :raises ~flask_dm_email.errors.EmailConfigError: if the settings are invalid or
