@@ -123,6 +123,15 @@ class _StringList(fields.Field):  # type: ignore[type-arg]
 
 
 
+def _seconds(key: str, low: float, high: float) -> fields.Float:
+    """An optional number of seconds between ``low`` and ``high``."""
+    return fields.Float(
+        data_key=key,
+        allow_none=True,
+        validate=validate.Range(min=low, max=high, error=f"must be between {low} and {high} seconds."),
+    )
+
+
 class SettingsSchema(Schema):
     """Types and formats of every key. Stage rules are checked afterwards."""
 
@@ -150,31 +159,15 @@ class SettingsSchema(Schema):
         allow_none=True,
         validate=validate.OneOf(BACKENDS, error="must be one of notify, log, memory."),
     )
-    timeout = fields.Float(
-        data_key=DM_NOTIFY_TIMEOUT,
-        allow_none=True,
-        validate=validate.Range(min=0.1, max=120, error="must be between 0.1 and 120 seconds."),
-    )
+    timeout = _seconds(DM_NOTIFY_TIMEOUT, 0.1, 120)
     max_attempts = fields.Integer(
         data_key=DM_NOTIFY_MAX_ATTEMPTS,
         allow_none=True,
         validate=validate.Range(min=1, max=10, error="must be a whole number from 1 to 10."),
     )
-    backoff = fields.Float(
-        data_key=DM_NOTIFY_RETRY_BACKOFF,
-        allow_none=True,
-        validate=validate.Range(min=0, max=60, error="must be between 0 and 60 seconds."),
-    )
-    max_backoff = fields.Float(
-        data_key=DM_NOTIFY_RETRY_MAX_BACKOFF,
-        allow_none=True,
-        validate=validate.Range(min=0, max=300, error="must be between 0 and 300 seconds."),
-    )
-    deadline = fields.Float(
-        data_key=DM_NOTIFY_RETRY_DEADLINE,
-        allow_none=True,
-        validate=validate.Range(min=0, max=3600, error="must be between 0 and 3600 seconds."),
-    )
+    backoff = _seconds(DM_NOTIFY_RETRY_BACKOFF, 0, 60)
+    max_backoff = _seconds(DM_NOTIFY_RETRY_MAX_BACKOFF, 0, 300)
+    deadline = _seconds(DM_NOTIFY_RETRY_DEADLINE, 0, 3600)
 
 
 # Fixes added to marshmallow's type errors, keyed by config key.
