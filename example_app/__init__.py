@@ -4,17 +4,24 @@ On ``development`` with no ``DM_NOTIFY_KEY`` it runs the local Notify simulator 
 same process and points both ways at it: the app sends through it, and it calls the
 app's callback endpoint with delivery receipts. With a real key (``.env``) the same app
 talks to GOV.UK Notify.
+
+Run it from the repository's root::
+
+    flask --app example_app run      # http://127.0.0.1:5000
+    flask --app example_app demo     # the whole loop, scripted
 """
 
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from flask_dm_email import DMEmail
+from flask_dm_email.config import read_raw_settings
 
 from . import embedded
 from .embedded import RESET_TEMPLATE_ID, WELCOME_TEMPLATE_ID
@@ -23,56 +30,55 @@ from .models import db
 
 dm_email = DMEmail()
 
+EXAMPLE_DEFAULTS: dict[str, Any] = {
+    "DM_NOTIFY_TEMPLATES": {"welcome": WELCOME_TEMPLATE_ID, "password-reset": RESET_TEMPLATE_ID},
+    # Digital Marketplace's functional-test domains go to Amazon SES's success mailbox.
+    "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {
+        "example.com": "success@simulator.amazonses.com",
+        "example.gov.uk": "success@simulator.amazonses.com",
+        "user.marketplace.team": "success@simulator.amazonses.com",
+    },
+}
+
 __all__ = ["RESET_TEMPLATE_ID", "WELCOME_TEMPLATE_ID", "create_app", "dm_email"]
 
 
-def _database_url(app: Flask) -> str:
+def database_url(app: Flask) -> str:
+    """``DATABASE_URL`` (PostgreSQL in a real deployment), else SQLite in the instance folder."""
     url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres://"):  # the scheme Heroku-style platforms give; SQLAlchemy wants this one
-        url = "postgresql://" + url.removeprefix("postgres://")
+    for scheme in ("postgres://", "postgresql://"):
+        # Heroku-style platforms say postgres://; SQLAlchemy would pick psycopg2 for a bare
+        # postgresql://, so name psycopg (3) when that is the driver installed.
+        if url.startswith(scheme):
+            driver = "postgresql+psycopg://" if find_spec("psycopg") and not find_spec("psycopg2") else "postgresql://"
+            url = driver + url.removeprefix(scheme)
     return url or f"sqlite:///{Path(app.instance_path) / 'example.db'}"
 
 
-def _wants_embedded_simulator(app: Flask) -> bool:
-    if not app.config["EXAMPLE_EMBEDDED_SIMULATOR"]:
-        return False
-    stage = str(app.config.get("DM_ENVIRONMENT") or os.environ.get("DM_ENVIRONMENT") or "development")
-    has_key = app.config.get("DM_NOTIFY_KEY") or os.environ.get("DM_NOTIFY_KEY") or os.environ.get("DM_NOTIFY_API_KEY")
-    if not has_key and stage in ("development", "local"):
-        from dotenv import dotenv_values, find_dotenv
-
-        dotenv = dotenv_values(find_dotenv(usecwd=True)) if find_dotenv(usecwd=True) else {}
-        has_key = dotenv.get("DM_NOTIFY_KEY") or dotenv.get("DM_NOTIFY_API_KEY")
-    return stage in ("development", "local") and not has_key
-
-
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The app factory."""
+    """The app factory. ``config`` overrides the defaults (tests pass their own)."""
     app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY", "dev-only-secret-key"),
+        # Where the app is reachable: the embedded simulator sends its callbacks here.
         EXAMPLE_APP_URL=os.environ.get("EXAMPLE_APP_URL", "http://127.0.0.1:5000"),
-        EXAMPLE_EMBEDDED_SIMULATOR=True,
+        EXAMPLE_EMBEDDED_SIMULATOR=os.environ.get("EXAMPLE_EMBEDDED_SIMULATOR", "true").lower()
+        not in ("0", "false", "no", "off"),
         EXAMPLE_SIMULATOR_PORT=int(os.environ.get("EXAMPLE_SIMULATOR_PORT", "6011")),
-        DM_NOTIFY_TEMPLATES={"welcome": WELCOME_TEMPLATE_ID, "password-reset": RESET_TEMPLATE_ID},
-        # Digital Marketplace's functional-test domains go to Amazon SES's success mailbox.
-        DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS={
-            "example.com": "success@simulator.amazonses.com",
-            "example.gov.uk": "success@simulator.amazonses.com",
-            "user.marketplace.team": "success@simulator.amazonses.com",
-        },
+        EXAMPLE_INBOX_URL=None,
     )
     app.config.from_mapping(config or {})
-    app.config.setdefault("SQLALCHEMY_DATABASE_URI", _database_url(app))
+    # The example's own defaults, unless the environment or .env names its own (with a
+    # real Notify key, DM_NOTIFY_TEMPLATES must name templates in your service).
+    raw, _, _ = read_raw_settings(app.config, os.environ, testing=app.testing)
+    for key, value in EXAMPLE_DEFAULTS.items():
+        if key not in raw.values:
+            app.config[key] = value
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_url(app))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
-    if _wants_embedded_simulator(app):
-        token = embedded.new_token()
-        simulator = embedded.start(
-            app.config["EXAMPLE_SIMULATOR_PORT"], f"{app.config['EXAMPLE_APP_URL']}/callbacks/notify", token
-        )
-        embedded.configure(app.config, simulator, token)
-        app.extensions["example_simulator"] = simulator
+
+    embedded.setup(app)  # before init_app, which reads the key and URL it sets
     dm_email.init_app(app)
     db.init_app(app)
     register_hooks(dm_email, app)

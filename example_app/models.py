@@ -10,6 +10,7 @@ db = SQLAlchemy()
 
 
 def utcnow() -> datetime:
+    """Now, in UTC (a column default)."""
     return datetime.now(UTC)
 
 
@@ -22,9 +23,11 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     active = db.Column(db.Boolean, nullable=False, default=True)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     emails = db.relationship("SentEmailRecord", back_populates="user", order_by="SentEmailRecord.id")
+    audit_events = db.relationship("AuditEvent", order_by="AuditEvent.id", viewonly=True)
 
     @property
     def last_email(self) -> SentEmailRecord | None:
+        """The most recent email sent to this user, with its delivery status."""
         return self.emails[-1] if self.emails else None
 
 

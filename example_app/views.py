@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -15,10 +16,13 @@ from flask import (
     url_for,
 )
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
 
 from flask_dm_email import EmailError, send_email
 from flask_dm_email.helpers import hash_string
+from flask_dm_email.recipients import is_valid_email_address
 
+from .csrf import check_csrf, csrf_token
 from .models import SentEmailRecord, User, db
 
 bp = Blueprint("example", __name__)
@@ -30,14 +34,19 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
 
 
-def _inbox_url() -> str | None:
-    simulator = current_app.extensions.get("example_simulator")
-    return f"{simulator.url}/_simulator/inbox" if simulator else None
+bp.before_request(check_csrf)
+
+
+@bp.errorhandler(400)
+def bad_request(error: HTTPException) -> tuple[str, int]:
+    """A refused form (a stale CSRF token): a page that says what to do."""
+    return render_template("message.html", title="Sorry, there is a problem", text=error.description), 400
 
 
 @bp.app_context_processor
-def inject_inbox() -> dict[str, str | None]:
-    return {"inbox_url": _inbox_url()}
+def template_globals() -> dict[str, Any]:
+    """The simulator's inbox (None when talking to Notify) and the forms' CSRF token."""
+    return {"inbox_url": current_app.config.get("EXAMPLE_INBOX_URL"), "csrf_token": csrf_token}
 
 
 def _send(user: User, template: str, personalisation: dict[str, str]) -> bool:
@@ -57,11 +66,13 @@ def _send(user: User, template: str, personalisation: dict[str, str]) -> bool:
 
 @bp.get("/")
 def index() -> str:
+    """What the example shows, with links to try it."""
     return render_template("index.html")
 
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> str | Response:
+    """Create an account and send the welcome email (by template name)."""
     if request.method == "GET":
         return render_template("signup.html", errors={}, form={})
     # Addresses are stored lowercased: one account per address, and indexed look-ups.
@@ -69,7 +80,7 @@ def signup() -> str | Response:
     errors = {}
     if not form["name"]:
         errors["name"] = "Enter your name"
-    if "@" not in form["email"]:
+    if not is_valid_email_address(form["email"]):  # Notify's own rules: fail here, not at send
         errors["email"] = "Enter an email address in the correct format, like name@example.com"
     elif User.query.filter_by(email_address=form["email"]).first():
         errors["email"] = "An account with this email address already exists"
@@ -87,6 +98,7 @@ def signup() -> str | Response:
 
 @bp.route("/password-reset", methods=["GET", "POST"])
 def password_reset() -> str | Response:
+    """Email a signed, time-limited reset link to an active account."""
     if request.method == "GET":
         return render_template("password_reset.html")
     email = request.form.get("email", "").strip()
@@ -105,6 +117,7 @@ def password_reset() -> str | Response:
 
 @bp.get("/reset/<token>")
 def reset(token: str) -> str | tuple[str, int]:
+    """Where the reset link leads (choosing a password is out of the example's scope)."""
     try:
         user_id = _serializer().loads(token, max_age=RESET_MAX_AGE)
     except (SignatureExpired, BadSignature):
@@ -116,5 +129,6 @@ def reset(token: str) -> str | tuple[str, int]:
 
 @bp.get("/accounts")
 def accounts() -> str:
+    """Every account, its state, and the last delivery status Notify reported."""
     users = User.query.order_by(User.id.desc()).all()
     return render_template("accounts.html", users=users)

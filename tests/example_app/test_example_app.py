@@ -1,4 +1,5 @@
-"""The example app's pages, hooks and demo, end to end on the embedded simulator."""
+"""The example app end to end on its embedded simulator, over real HTTP: pages, receipts,
+deactivation, password reset, the inbox link, and ``flask demo`` as a subprocess."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_the_embedded_simulator_is_used_without_a_key(example: LiveExample) -> N
 
 
 def test_signup_sends_a_welcome_email_and_shows_its_delivery(example: LiveExample) -> None:
-    response = requests.post(f"{example.url}/signup", data={"name": "Alex", "email": "alex@example.com"}, timeout=5)
+    response = example.submit("/signup", {"name": "Alex", "email": "alex@example.com"})
     assert response.status_code == 200
     assert "Account created. We sent you a welcome email." in response.text
     [message] = example.simulator.messages()
@@ -47,12 +48,12 @@ def test_signup_sends_a_welcome_email_and_shows_its_delivery(example: LiveExampl
     assert message["subject"] == "Welcome to the example service, Alex"
     wait_for_status(example, "alex@example.com", "delivered")
     page = requests.get(f"{example.url}/accounts", timeout=5).text
-    assert "welcome (redirected)" in page
+    assert "welcome (redirected to the safe address)" in page
     assert ">delivered<" in page
 
 
 def test_signup_validation(example: LiveExample) -> None:
-    response = requests.post(f"{example.url}/signup", data={"name": "", "email": "nope"}, timeout=5)
+    response = example.submit("/signup", {"name": "", "email": "nope"})
     assert response.status_code == 400
     assert "Enter your name" in response.text
     assert "Enter an email address in the correct format" in response.text
@@ -60,7 +61,7 @@ def test_signup_validation(example: LiveExample) -> None:
 
 
 def test_a_permanent_failure_deactivates_the_account_once(example: LiveExample) -> None:
-    requests.post(f"{example.url}/signup", data={"name": "Kim", "email": "perm-fail@simulator.notify"}, timeout=5)
+    example.submit("/signup", {"name": "Kim", "email": "perm-fail@simulator.notify"})
     user = wait_for_status(example, "perm-fail@simulator.notify", "permanent-failure")
     with example.app.app_context():
         user = db.session.get(User, user.id)
@@ -81,9 +82,9 @@ def test_a_permanent_failure_deactivates_the_account_once(example: LiveExample) 
 
 
 def test_password_reset_sends_a_working_link_without_revealing_accounts(example: LiveExample) -> None:
-    requests.post(f"{example.url}/signup", data={"name": "Sam", "email": "sam@gov.uk"}, timeout=5)
+    example.submit("/signup", {"name": "Sam", "email": "sam@gov.uk"})
     for address in ("sam@gov.uk", "nobody@gov.uk"):
-        response = requests.post(f"{example.url}/password-reset", data={"email": address}, timeout=5)
+        response = example.submit("/password-reset", {"email": address})
         assert "If an active account uses that address" in response.text
     messages = [m for m in example.simulator.messages() if m["subject"] == "Reset your password"]
     assert len(messages) == 1
@@ -96,26 +97,48 @@ def test_password_reset_sends_a_working_link_without_revealing_accounts(example:
 def test_the_inbox_link_shows_the_email(example: LiveExample) -> None:
     page = requests.get(f"{example.url}/", timeout=5).text
     assert f'href="{example.simulator.url}/_simulator/inbox"' in page
-    requests.post(f"{example.url}/signup", data={"name": "Alex", "email": "alex@example.com"}, timeout=5)
+    example.submit("/signup", {"name": "Alex", "email": "alex@example.com"})
     inbox = requests.get(f"{example.simulator.url}/_simulator/inbox", timeout=5).text
     assert "Welcome to the example service, Alex" in inbox
 
 
-def test_flask_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``flask --app example_app demo`` in a subprocess, as a newcomer runs it."""
     flask = Path(sys.executable).with_name("flask")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DM_")},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DM_", "EXAMPLE_"))},
         "DM_DOTENV_PATH": str(tmp_path / "none.env"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
-        "EXAMPLE_SIMULATOR_PORT": "0",
+        "EXAMPLE_SIMULATOR_PORT": "0",  # 6011 may be taken by a developer's `flask run`
     }
-    result = subprocess.run(
-        [str(flask), "--app", "example_app", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    return subprocess.run(
+        [str(flask), "--app", "example_app", "demo", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+
+
+def test_flask_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    result = run_demo(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    assert out.count("Notify id ") == 3
     assert "redirected to the safe address" in out
+    assert "3 of 3 receipts" in out
     assert "ok   Alex: receipt delivered, account active" in out
     assert "ok   Sam: receipt temporary-failure, account active" in out
-    assert "ok   Kim: receipt permanent-failure, account inactive (deactivated)" in out
+    assert "ok   Kim: receipt permanent-failure, account inactive (deactivated by the user_deactivator hook)" in out
     assert "The whole loop worked." in out
+    # Quiet by default: the demo's lines, not the log lines of each send and receipt.
+    assert "INFO" not in out and "in callbacks" not in result.stderr and "in extension" not in result.stderr
+    assert "success@simulator.amazonses.com" not in out
+
+
+def test_flask_demo_says_so_and_exits_1_when_the_loop_does_not_close(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, "--timeout", "0")  # no time for any receipt
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL Kim: receipt sent to Notify, account active" in result.stdout
+    assert "Something in the loop did not happen." in result.stdout
