@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from flask_sqlalchemy import SQLAlchemy
 
@@ -28,7 +29,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     @property
     def last_email(self) -> SentEmailRecord | None:
         """The most recent email sent to this user, with its delivery status."""
-        return self.emails[-1] if self.emails else None
+        emails = cast("list[SentEmailRecord]", self.emails)
+        return emails[-1] if emails else None
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined,misc]

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -15,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
@@ -71,7 +71,7 @@ def index() -> str:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-def signup() -> str | Response:
+def signup() -> ResponseReturnValue:
     """Create an account and send the welcome email (by template name)."""
     if request.method == "GET":
         return render_template("signup.html", errors={}, form={})
@@ -85,7 +85,7 @@ def signup() -> str | Response:
     elif User.query.filter_by(email_address=form["email"]).first():
         errors["email"] = "An account with this email address already exists"
     if errors:
-        return render_template("signup.html", errors=errors, form=form), 400  # type: ignore[return-value]
+        return render_template("signup.html", errors=errors, form=form), 400
     user = User(name=form["name"], email_address=form["email"])
     db.session.add(user)
     db.session.commit()
@@ -97,7 +97,7 @@ def signup() -> str | Response:
 
 
 @bp.route("/password-reset", methods=["GET", "POST"])
-def password_reset() -> str | Response:
+def password_reset() -> ResponseReturnValue:
     """Email a signed, time-limited reset link to an active account."""
     if request.method == "GET":
         return render_template("password_reset.html")
@@ -116,7 +116,7 @@ def password_reset() -> str | Response:
 
 
 @bp.get("/reset/<token>")
-def reset(token: str) -> str | tuple[str, int]:
+def reset(token: str) -> ResponseReturnValue:
     """Where the reset link leads (choosing a password is out of the example's scope)."""
     try:
         user_id = _serializer().loads(token, max_age=RESET_MAX_AGE)
