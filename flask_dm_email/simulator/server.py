@@ -109,8 +109,14 @@ class SimulatorServer:
         """Serve on a daemon thread; return once ``/_status`` answers."""
         if self._server is not None:
             return self
+        try:
+            server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
+        except SystemExit:
+            # werkzeug exits the process when the port is taken; a caller embedding the
+            # simulator needs an exception it can handle (e.g. to pick another port).
+            raise OSError(f"port {self.port} on {self.host} is already in use") from None
         self.state.start()
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
+        self._server = server
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="notify-simulator", daemon=True
         )

@@ -207,3 +207,15 @@ def test_python_dash_m_refuses_a_bad_config(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "services[0].name: must be a string" in result.stderr
+
+
+def test_a_busy_port_raises_oserror_instead_of_exiting() -> None:
+    import pytest
+
+    from flask_dm_email.simulator import SimulatorServer
+
+    with SimulatorServer() as first:
+        port = int(first.url.rsplit(":", 1)[1])
+        with pytest.raises(OSError, match=f"port {port}"):
+            SimulatorServer(port=port).start()
+        assert first.messages() == []  # the first one is unharmed
