@@ -111,19 +111,26 @@ class LogBackend:
 
 
 class MemoryBackend:
-    """The test stage's default: keep every email in :attr:`outbox`, send nothing."""
+    """The test stage's default: keep every email in :attr:`sent`, send nothing."""
 
     name = "memory"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.outbox: list[OutgoingEmail] = []
+        #: Every email "sent", oldest first.
+        self.sent: list[OutgoingEmail] = []
         self._ids: dict[str, str] = {}
+
+    @property
+    def outbox(self) -> list[OutgoingEmail]:
+        """The old name of :attr:`sent` (kept so existing tests work; not the durable
+        outbox)."""
+        return self.sent
 
     def send(self, email: OutgoingEmail) -> Mapping[str, Any]:
         notification_id = str(uuid.uuid4())
         with self._lock:
-            self.outbox.append(email)
+            self.sent.append(email)
             self._ids.setdefault(email.reference, notification_id)
         return {"id": notification_id, "reference": email.reference}
 
@@ -135,5 +142,5 @@ class MemoryBackend:
     def clear(self) -> None:
         """Forget every email kept so far."""
         with self._lock:
-            self.outbox.clear()
+            self.sent.clear()
             self._ids.clear()

@@ -9,16 +9,19 @@ real environment variable and it leaves no trace on other apps in the process.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values, find_dotenv
 from marshmallow import ValidationError
 
+from .addresses import fold_domain, is_valid_email_address, read_address
 from .errors import EmailConfigError
 from .keys import (
     DEFAULT_CALLBACK_PREFIX,
@@ -28,6 +31,7 @@ from .keys import (
     DM_ENVIRONMENT,
     DM_NOTIFY_ALLOWED_RECIPIENTS,
     DM_NOTIFY_API_KEY,
+    DM_NOTIFY_BASE_URL,
     DM_NOTIFY_CALLBACK_PREFIX,
     DM_NOTIFY_CALLBACK_TOKEN,
     DM_NOTIFY_KEY,
@@ -35,11 +39,10 @@ from .keys import (
     DM_NOTIFY_TEMPLATES,
     KEYS,
 )
-from .recipients import is_valid_email_address, normalise_allow_list
+from .recipients import normalise_allow_list
 from .settings_schema import FIXES, UUID_PATTERN, SettingsSchema
 
 _UUID_ONLY = re.compile(rf"^{UUID_PATTERN}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _MIN_CALLBACK_TOKEN_LENGTH = 10  # Notify refuses shorter bearer tokens
 
 
@@ -261,45 +264,62 @@ def _check_templates(templates: Mapping[str, str], problems: list[tuple[str, str
 def _normalise_redirects(
     redirects: Mapping[str, str], problems: list[tuple[str, str]]
 ) -> dict[str, str]:
-    result = {}
+    """Fold each domain to the ASCII form addresses are compared in. Messages show no
+    key or address from the map: a mistaken key may be somebody's address."""
+    result: dict[str, str] = {}
     for domain, address in redirects.items():
-        clean = domain.strip().lstrip("@").lower()
-        if not _DOMAIN.match(clean):
+        folded = fold_domain(domain)
+        if folded is None:
+            looks_like_address = "@" in domain.strip().lstrip("@")
             problems.append(
                 (
                     DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
-                    f"{clean!r} is not a domain name. Use the part after the @, e.g. example.com.",
+                    "one key is an email address, not a domain. Use the part after the @, "
+                    "e.g. example.com=success@simulator.amazonses.com. (The key is not shown.)"
+                    if looks_like_address
+                    else "one key is not a domain name Notify would accept (or has Unicode "
+                    "characters mail systems read differently). Use the plain domain, e.g. "
+                    "example.com, or its xn-- form. (The key is not shown.)",
                 )
             )
         elif not is_valid_email_address(address):
             problems.append(
                 (
                     DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
-                    f"the safe address for {clean} is not a valid email address. Use an "
+                    f"the safe address for {folded} is not a valid email address. Use an "
                     "address that Notify accepts, e.g. success@simulator.amazonses.com.",
                 )
             )
+        elif result.get(folded, address.strip()) != address.strip():
+            problems.append(
+                (
+                    DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
+                    f"two keys are spellings of the domain {folded} with different safe "
+                    "addresses. Keep one.",
+                )
+            )
         else:
-            result[clean] = address.strip()
+            result[folded] = address.strip()
     return result
 
 
 def _check_allow_list(entries: tuple[str, ...], problems: list[tuple[str, str]]) -> None:
     for entry in entries:
-        if entry.startswith("@"):
-            if not _DOMAIN.match(entry[1:].lower()):
+        if entry.strip().startswith("@"):
+            if fold_domain(entry) is None:
                 problems.append(
                     (
                         DM_NOTIFY_ALLOWED_RECIPIENTS,
-                        f"{entry!r} is not an @domain entry. Use e.g. @example.gov.uk.",
+                        "one @domain entry is not a domain name Notify would accept. Use "
+                        "e.g. @example.gov.uk. (The entry is not shown.)",
                     )
                 )
-        elif not is_valid_email_address(entry):
+        elif not is_valid_email_address(entry) or read_address(entry).ambiguous:
             problems.append(
                 (
                     DM_NOTIFY_ALLOWED_RECIPIENTS,
                     "one entry is neither a valid email address nor an @domain entry. "
-                    "(The entry is not shown.)",
+                    "Use e.g. name@example.gov.uk or @example.gov.uk. (The entry is not shown.)",
                 )
             )
 
@@ -327,6 +347,16 @@ def check_stage_rules(settings: Settings) -> list[tuple[str, str]]:
                 DM_NOTIFY_KEY,
                 f"{where}. Create a key in Notify ('API integration > API keys'; a test key "
                 "for development) and set DM_NOTIFY_KEY in the environment.",
+            )
+        )
+    if stage.is_live and not _safe_base_url(settings.notify_base_url):
+        problems.append(
+            (
+                DM_NOTIFY_BASE_URL,
+                f"must use https on {stage.value}: over plain http the API key's tokens and "
+                "every address would cross the network unencrypted. Use "
+                "https://api.notifications.service.gov.uk (http is allowed only for a "
+                "loopback host such as 127.0.0.1).",
             )
         )
     if stage in (Stage.PREVIEW, Stage.STAGING) and settings.redirects is None:
@@ -439,6 +469,20 @@ def load_settings(
     if problems:
         raise EmailConfigError(_dedupe(problems))
     return settings
+
+
+def _safe_base_url(url: str) -> bool:
+    """https, or plain http to this machine (a simulator or a local proxy)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _or(value: Any, default: Any) -> Any:

@@ -14,7 +14,9 @@ def hash_string(s: str) -> str:
     This is the value Digital Marketplace's ``dmutils.email.helpers.hash_string``
     produces, so hashed addresses in logs stay searchable across the migration.
     """
-    digest = hashlib.sha256(s.encode("utf-8")).digest()
+    # surrogatepass: a lone surrogate (hostile input) hashes instead of raising; every
+    # valid string hashes exactly as before.
+    digest = hashlib.sha256(s.encode("utf-8", "surrogatepass")).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii")
 
 

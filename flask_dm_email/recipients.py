@@ -1,102 +1,91 @@
 """Recipient policy: pure functions, no Flask and no network.
 
 Given the address a caller asked for and the stage's policy, decide the address the
-email really goes to and why. Addresses are validated with the rules GOV.UK Notify
-applies (``notifications_utils.recipient_validation.email_address``), so a bad address
-fails here, before any network call, instead of as a 400 from Notify.
+email really goes to and why. Every decision compares the domain the email would really
+reach (see :mod:`flask_dm_email.addresses`), never the text typed, so Unicode spellings
+of a redirected domain are redirected too.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .errors import EmailInvalidError, RecipientNotAllowedError
+from .addresses import (
+    fold_domain,
+    is_valid_email_address,
+    read_address,
+    strip_address,
+    validate_email_address,
+)
+from .errors import RecipientNotAllowedError
 from .helpers import hash_string
 
-# Notify removes zero-width characters anywhere in an address, then strips whitespace
-# (including the full-width kinds) from both ends, before it validates.
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u180e\u200b\u200c\u200d\u2060\ufeff"))
-_EDGE_WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u202f"
-_LOCAL_AND_HOST = re.compile(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~\-]+@([^.@][^@\s]+)$")
-_HOST_LABEL = re.compile(r"^(xn|[a-z0-9]+)(-?-[a-z0-9]+)*$", re.IGNORECASE)
-_TLD = re.compile(r"^([a-z]{2,63}|xn--([a-z0-9]+-)*[a-z0-9]+)$", re.IGNORECASE)
-_MAX_ADDRESS_LENGTH = 320
-_MAX_HOSTNAME_LENGTH = 253
-
-
-def strip_address(address: str) -> str:
-    """Strip whitespace, including the invisible kinds Notify strips."""
-    return address.translate(_ZERO_WIDTH).strip(_EDGE_WHITESPACE)
-
-
-def is_valid_email_address(address: str) -> bool:
-    """True if Notify would accept ``address`` (after stripping whitespace)."""
-    address = strip_address(address)
-    match = _LOCAL_AND_HOST.match(address)
-    if not match or len(address) > _MAX_ADDRESS_LENGTH or ".." in address:
-        return False
-    hostname = match.group(1)
-    try:
-        hostname = hostname.encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
-    labels = hostname.split(".")
-    if len(hostname) > _MAX_HOSTNAME_LENGTH or len(labels) < 2:
-        return False
-    if not all(0 < len(label) <= 63 and _HOST_LABEL.match(label) for label in labels):
-        return False
-    return bool(_TLD.match(labels[-1]))
-
-
-def validate_email_address(address: object, *, field_name: str = "to") -> str:
-    """Return the stripped address, or raise :class:`EmailInvalidError`.
-
-    The message names the field and never repeats the address (it may be personal data).
-    """
-    if not isinstance(address, str):
-        raise EmailInvalidError(
-            f"{field_name} must be an email address string, not {type(address).__name__}."
-        )
-    stripped = strip_address(address)
-    if not is_valid_email_address(stripped):
-        raise EmailInvalidError(
-            f"{field_name} is not a valid email address (address hash "
-            f"{hash_string(stripped)}): GOV.UK Notify would refuse it. Check it for typos, "
-            "spaces inside it, a missing domain or a domain without a dot."
-        )
-    return stripped
+__all__ = [
+    "RecipientDecision",
+    "RecipientPolicy",
+    "domain_of",
+    "is_allowed",
+    "is_valid_email_address",
+    "normalise_allow_list",
+    "resolve_recipient",
+    "strip_address",
+    "validate_email_address",
+]
 
 
 def domain_of(address: str) -> str:
-    """The domain of ``address``: the part after the rightmost ``@``, lowercased."""
-    return address.rpartition("@")[2].lower()
+    """The ASCII domain ``address`` is delivered to, lowercased (the part after the
+    rightmost ``@``, read as Notify reads it)."""
+    return read_address(address).domain
+
+
+def _fold_allow_entry(entry: str) -> str:
+    entry = strip_address(entry)
+    if entry.startswith("@"):
+        return f"@{fold_domain(entry) or entry[1:].lower()}"
+    return read_address(entry).key
 
 
 def normalise_allow_list(entries: Iterable[str]) -> frozenset[str]:
-    """Lowercase allow-list entries: exact addresses, or ``@domain`` for a whole domain."""
-    return frozenset(entry.strip().lower() for entry in entries if entry.strip())
+    """Allow-list entries in the form addresses are compared in: exact addresses, or
+    ``@domain`` for a whole domain; lowercased, domains in their ASCII form."""
+    return frozenset(_fold_allow_entry(entry) for entry in entries if entry.strip())
 
 
 def is_allowed(address: str, allowed: frozenset[str]) -> bool:
-    """True if ``address`` is on the allow-list, exactly or by its ``@domain``."""
-    lowered = address.lower()
-    return lowered in allowed or f"@{domain_of(lowered)}" in allowed
+    """True if every domain ``address`` may reach is on the allow-list, exactly or by its
+    ``@domain``."""
+    read = read_address(address)
+    if not read.readings:
+        return False
+    return all(
+        f"{read.local}@{domain}" in allowed or f"@{domain}" in allowed for domain in read.readings
+    )
+
+
+def _fold_redirects(redirects: Mapping[str, str]) -> dict[str, str]:
+    return {fold_domain(domain) or domain.strip().lower(): safe for domain, safe in redirects.items()}
 
 
 @dataclass(frozen=True)
 class RecipientPolicy:
     """What a stage allows.
 
-    :param redirects: ``{domain: safe address}``; domains lowercased.
-    :param allowed: the allow-list, or ``None`` when every address is allowed.
-    :param stage: the stage name, for messages.
+    :param redirects: ``{domain: safe address}``; keys are folded to the ASCII form
+        addresses are compared in, whatever form they were given in.
+    :param allowed: the allow-list (see :func:`normalise_allow_list`), or ``None`` when
+        every address is allowed.
+    :param stage: the stage name, for messages; on every stage but ``production`` an
+        address whose domain is ambiguous is refused.
     """
 
     redirects: Mapping[str, str] = field(default_factory=dict)
     allowed: frozenset[str] | None = None
     stage: str = "development"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "redirects", _fold_redirects(self.redirects))
 
 
 @dataclass(frozen=True)
@@ -115,16 +104,26 @@ class RecipientDecision:
 def resolve_recipient(address: str, policy: RecipientPolicy) -> RecipientDecision:
     """Apply the redirect map, then the allow-list, to a validated address.
 
-    Redirect targets are chosen in config as safe, so they are allowed without being
-    listed. Raises :class:`RecipientNotAllowedError` before any network call.
+    An address is redirected when any domain it may reach is in the map. Redirect
+    targets are chosen in config as safe, so they are allowed without being listed.
+    Raises :class:`RecipientNotAllowedError` before any network call.
     """
-    domain = domain_of(address)
-    safe_address = policy.redirects.get(domain)
-    if safe_address is not None:
-        return RecipientDecision(
-            address=safe_address,
-            redirected=True,
-            reason=f"domain {domain} is in DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS",
+    read = read_address(address)
+    for domain in (read.domain, *sorted(read.readings - {read.domain})):
+        safe_address = policy.redirects.get(domain)
+        if safe_address is not None:
+            return RecipientDecision(
+                address=safe_address,
+                redirected=True,
+                reason=f"domain {domain} is in DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS",
+            )
+    if read.ambiguous and policy.stage != "production":
+        raise RecipientNotAllowedError(
+            f"The recipient's domain (address hash {hash_string(address)}) is written with "
+            "Unicode characters that mail systems may read as different domains, so the "
+            f"{policy.stage} stage cannot tell whether DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS "
+            "or DM_NOTIFY_ALLOWED_RECIPIENTS applies to it, and refuses it. Use the "
+            "domain's plain ASCII (xn--) form."
         )
     if policy.allowed is not None and not is_allowed(address, policy.allowed):
         raise RecipientNotAllowedError(

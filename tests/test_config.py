@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from flask import Flask
@@ -317,3 +318,88 @@ def test_two_apps_on_different_stages_share_one_extension(make_app: Callable[...
     assert live.extensions["dm_email"].settings.stage is Stage.STAGING
     assert dev.extensions["dm_email"].backend.name == "log"
     assert live.extensions["dm_email"].backend.name == "notify"
+
+
+class TestNoPersonalDataInErrors:
+    """Config mistakes that put an address where a domain belongs: the message names the
+    key and the shape expected, never the address."""
+
+    @pytest.mark.parametrize(
+        "redirects",
+        [
+            {"someone@example.gov.uk": "success@simulator.amazonses.com"},
+            "someone@example.gov.uk=success@simulator.amazonses.com",
+            {"@someone@example.gov.uk": "success@simulator.amazonses.com"},
+        ],
+    )
+    def test_a_redirect_key_that_is_an_address(self, redirects: object) -> None:
+        found = problems({"DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": redirects})
+        assert found[0][0] == "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS"
+        assert "someone" not in found[0][1]
+        assert "is an email address, not a domain" in found[0][1]
+        assert "e.g. example.com" in found[0][1]
+
+    @pytest.mark.parametrize("entry", ["@someone@example.gov.uk", "@some one.gov.uk", "someone@@example.gov.uk"])
+    def test_a_malformed_allow_list_entry(self, entry: str) -> None:
+        found = problems({"DM_NOTIFY_ALLOWED_RECIPIENTS": entry})
+        assert found[0][0] == "DM_NOTIFY_ALLOWED_RECIPIENTS"
+        assert "someone" not in found[0][1] and "some one" not in found[0][1]
+        assert "@example.gov.uk" in found[0][1]
+
+
+class TestUnicodeDomainsInConfig:
+    def test_redirect_keys_are_folded_to_the_domain_notify_delivers_to(self) -> None:
+        settings = load(
+            {
+                "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {
+                    "ＥＸＡＭＰＬＥ.com": "success@simulator.amazonses.com",
+                    "bücher.example": "success@simulator.amazonses.com",
+                    "@Team。gov.uk": "success@simulator.amazonses.com",
+                }
+            }
+        )
+        assert set(settings.redirects or {}) == {"example.com", "xn--bcher-kva.example", "team.gov.uk"}
+
+    def test_two_spellings_of_one_domain_with_different_targets(self) -> None:
+        found = problems(
+            {
+                "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {
+                    "example.com": "success@simulator.amazonses.com",
+                    "ｅｘａｍｐｌｅ.com": "other@simulator.amazonses.com",
+                }
+            }
+        )
+        assert found == [
+            (
+                "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS",
+                "two keys are spellings of the domain example.com with different safe addresses. Keep one.",
+            )
+        ]
+
+    def test_an_ambiguous_key_is_refused(self) -> None:
+        found = problems({"DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {"straße.de": "success@simulator.amazonses.com"}})
+        assert found[0][0] == "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS"
+        assert "xn--" in found[0][1]
+
+
+class TestBaseUrlOnLiveStages:
+    LIVE: ClassVar[dict[str, object]] = {
+        "DM_NOTIFY_KEY": "my_key-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0",
+        "DM_NOTIFY_CALLBACK_TOKEN": "a-callback-token-of-enough-length",
+        "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {},
+    }
+
+    @pytest.mark.parametrize("stage", ["preview", "staging", "production"])
+    def test_plain_http_is_refused(self, stage: str) -> None:
+        found = problems(
+            {**self.LIVE, "DM_ENVIRONMENT": stage, "DM_NOTIFY_BASE_URL": "http://api.notifications.service.gov.uk"}
+        )
+        assert [key for key, _ in found] == ["DM_NOTIFY_BASE_URL"]
+        assert "https" in found[0][1]
+
+    @pytest.mark.parametrize("url", ["http://127.0.0.1:6011", "http://localhost:6011", "http://[::1]:6011"])
+    def test_loopback_http_is_allowed(self, url: str) -> None:
+        assert load({**self.LIVE, "DM_ENVIRONMENT": "staging", "DM_NOTIFY_BASE_URL": url}).notify_base_url == url
+
+    def test_development_may_use_http(self) -> None:
+        assert load({"DM_NOTIFY_BASE_URL": "http://sim.internal:6011"}).notify_base_url == "http://sim.internal:6011"
