@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 
 from .config import SimulatorConfigError, parse_callback
 from .faults import Faults
-from .jsonio import json_response
+from .jsonio import json_response, parse_json
 from .state import current_state, service_view
 
 
@@ -50,9 +50,13 @@ def create_admin_blueprint() -> Blueprint:
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(force=True, silent=True)
-    if data is None and not request.get_data():
+    raw = request.get_data(cache=True)
+    if not raw.strip():
         return {}
+    try:
+        data = parse_json(raw)
+    except ValueError as error:
+        raise AdminError(400, f"the request body must be a JSON object ({error})") from None
     if not isinstance(data, dict):
         raise AdminError(400, "the request body must be a JSON object")
     return data

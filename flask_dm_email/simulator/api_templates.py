@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from .jsonio import bad_request, json_response, no_result_found, validation_error
+from .jsonio import bad_request, json_response, no_result_found, parse_json, validation_error
 from .markdown import render_email_html
 from .models import Template, TemplateVersion
 from .schema import is_uuid, validate_preview, validate_templates_query
@@ -90,7 +89,8 @@ def preview_template(template_id: str) -> Response:
     """``POST /v2/template/<id>/preview``: no sanitisation, empty body allowed."""
     raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw) if raw.strip() else {}
+        # Only a truly empty body means "no personalisation"; whitespace is invalid JSON, as in Notify.
+        body = parse_json(raw) if raw else {}
     except ValueError:
         raise bad_request("Invalid JSON supplied in POST data") from None
     body = validate_preview(body)

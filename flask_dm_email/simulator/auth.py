@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
 
 import jwt
 
-from .jsonio import ApiError
+from .jsonio import ApiError, parse_json
 from .models import ApiKey, Service
 from .state import SimulatorState
 from .timeutil import utcnow
@@ -42,8 +41,9 @@ def _issuer(token: str) -> Any:
     try:
         # Parse the payload without PyJWT's claim checks: a non-string iss must
         # reach the UUID check below, as it does in Notify.
-        claims = json.loads(jwt.api_jws.decode(token, options={"verify_signature": False}))
-    except (jwt.PyJWTError, ValueError):
+        claims = parse_json(jwt.api_jws.decode(token, options={"verify_signature": False}))
+    except (jwt.PyJWTError, ValueError, RecursionError):
+        # RecursionError: PyJWT parses the header itself, and a deeply nested one overflows.
         raise auth_error(403, GENERAL_AUTH_MESSAGE) from None
     if not isinstance(claims, dict):
         raise auth_error(403, GENERAL_AUTH_MESSAGE)
@@ -65,6 +65,9 @@ def _check_with_key(token: str, secret: str) -> None:
         raise auth_error(403, "Invalid token: algorithm used is not HS256") from None
     except jwt.DecodeError:
         raise _WrongKey from None
+    except RecursionError:
+        # A header nested just shallowly enough to get past the first parse.
+        raise auth_error(403, GENERAL_AUTH_MESSAGE) from None
     except jwt.InvalidTokenError:
         # Expired exp, any aud, and the like: Notify gives no detail for these.
         raise auth_error(403, GENERAL_AUTH_MESSAGE) from None

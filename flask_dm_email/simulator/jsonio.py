@@ -25,6 +25,11 @@ NOT_FOUND_MESSAGE = (
 )
 METHOD_NOT_ALLOWED_MESSAGE = "The method is not allowed for the requested URL."
 
+#: Deeper JSON is refused as invalid. Python's parser gives up near 1000 levels
+#: with a RecursionError, and anything close to that breaks later recursive code
+#: (rendering, copying); no real request nests more than a few levels.
+MAX_JSON_DEPTH = 100
+
 
 class ApiError(Exception):
     """An error answered in Notify's v2 shape: ``{"errors": [...], "status_code": N}``."""
@@ -47,6 +52,38 @@ class ApiError(Exception):
             "errors": [{"error": error, "message": message} for error, message in self.errors],
             "status_code": self.status_code,
         }
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse a request body like Notify's ``json.loads``; raise ValueError if it is not usable JSON.
+
+    Besides malformed JSON, this refuses nesting deeper than :data:`MAX_JSON_DEPTH`
+    (Notify itself fails with a 500 somewhere past ~900 levels; the simulator
+    answers the caller's mistake with a 4xx instead).
+    """
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if nesting_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def nesting_depth(value: Any) -> int:
+    """How many lists/objects deep ``value`` goes (0 for a scalar); iterative, so never recursion-limited."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            return depth
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def encode(data: Any) -> str:

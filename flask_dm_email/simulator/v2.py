@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, g, request
 
 from .auth import authenticate
-from .jsonio import bad_request
+from .jsonio import bad_request, parse_json
 from .models import ApiKey, Service
 from .state import current_state
 
@@ -43,7 +42,7 @@ def caller() -> tuple[Service, ApiKey]:
 def valid_json() -> Any:
     """Notify's ``get_valid_json``: force-parse the body; falsy values become ``{}``."""
     try:
-        data = json.loads(request.get_data(cache=True))
+        data = parse_json(request.get_data(cache=True))
     except ValueError:
         raise bad_request("Invalid JSON supplied in POST data") from None
     return data or {}
