@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import idna
 
 from .errors import EmailInvalidError
-from .helpers import hash_string
+from .hashing import hash_string
 
 # notifications-utils removes these from anywhere in an address (OBSCURE_ZERO_WIDTH_WHITESPACE
 # and OBSCURE_FULL_WIDTH_WHITESPACE), then strips string.whitespace from both ends.

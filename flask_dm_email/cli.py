@@ -10,11 +10,12 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
 
+from .api_keys import key_name
 from .config import Settings
+from .config_keys import DM_DOTENV_PATH, DM_NOTIFY_KEY, KEYS, SECRET_KEYS
 from .errors import EmailConfigError, EmailError
 from .extension import get_state
-from .helpers import hash_string, key_name
-from .keys import DM_DOTENV_PATH, DM_NOTIFY_KEY, KEYS, SECRET_KEYS
+from .hashing import hash_string
 
 dm_email_cli = AppGroup("dm-email", help="GOV.UK Notify email: settings, test sends, simulator.")
 

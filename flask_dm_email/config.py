@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,8 +21,7 @@ from dotenv import dotenv_values, find_dotenv
 from marshmallow import ValidationError
 
 from .addresses import fold_domain, is_valid_email_address, read_address
-from .errors import EmailConfigError
-from .keys import (
+from .config_keys import (
     DEFAULT_CALLBACK_PREFIX,
     DEFAULT_NOTIFY_BASE_URL,
     DM_DOTENV_PATH,
@@ -39,10 +37,11 @@ from .keys import (
     DM_NOTIFY_TEMPLATES,
     KEYS,
 )
+from .errors import EmailConfigError
+from .formats import is_uuid
 from .recipients import normalise_allow_list
-from .settings_schema import FIXES, UUID_PATTERN, SettingsSchema
+from .settings_schema import FIXES, SettingsSchema
 
-_UUID_ONLY = re.compile(rf"^{UUID_PATTERN}$")
 _MIN_CALLBACK_TOKEN_LENGTH = 10  # Notify refuses shorter bearer tokens
 
 
@@ -251,7 +250,7 @@ def _parse_stage(value: Any, problems: list[tuple[str, str]], testing: bool) -> 
 
 def _check_templates(templates: Mapping[str, str], problems: list[tuple[str, str]]) -> None:
     for name, template_id in templates.items():
-        if not _UUID_ONLY.match(template_id):
+        if not is_uuid(template_id):
             problems.append(
                 (
                     DM_NOTIFY_TEMPLATES,

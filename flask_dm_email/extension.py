@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,14 +13,14 @@ from flask.logging import default_handler, has_level_handler
 from .backends import EmailBackend, LogBackend, MemoryBackend, OutgoingEmail, SentEmail
 from .config import Settings, load_settings
 from .errors import EmailError, EmailTemplateError
-from .helpers import hash_string, make_reference
+from .formats import is_uuid
+from .hashing import hash_string, make_reference
 from .recipients import RecipientPolicy, resolve_recipient, validate_email_address
 from .signals import email_failed, email_sent
 
 logger = logging.getLogger("flask_dm_email")
 
 EXTENSION_KEY = "dm_email"
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 DeactivatorT = TypeVar("DeactivatorT", bound=Callable[[str, Mapping[str, Any]], bool])
 ComplaintHandlerT = TypeVar("ComplaintHandlerT", bound=Callable[[str, Mapping[str, Any]], Any])
@@ -105,7 +104,7 @@ class DMEmail:
             if logger.level == logging.NOTSET:
                 logger.setLevel(logging.INFO)
         if settings.callbacks_enabled:
-            from .callbacks import register_callbacks
+            from .callback_blueprint import register_callbacks
 
             register_callbacks(app, state)
         logger.debug(
@@ -226,7 +225,7 @@ class DMEmail:
             )
         if reference is not None and (not isinstance(reference, str) or len(reference) > 1000):
             raise EmailTemplateError("reference must be a string of at most 1000 characters.")
-        if reply_to_id is not None and not _UUID.match(str(reply_to_id)):
+        if reply_to_id is not None and not is_uuid(reply_to_id):
             raise EmailTemplateError(
                 "reply_to_id must be a Notify reply-to address id (a UUID) from the "
                 "service's 'Reply-to email addresses' settings."
@@ -250,7 +249,7 @@ class DMEmail:
 def _resolve_template(settings: Settings, template: str) -> tuple[str, str | None]:
     if isinstance(template, str) and template in settings.templates:
         return settings.templates[template], template
-    if isinstance(template, str) and _UUID.match(template):
+    if is_uuid(template):
         return template.lower(), None
     known = ", ".join(sorted(settings.templates)) or "none configured"
     raise EmailTemplateError(

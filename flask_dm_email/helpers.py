@@ -1,41 +1,8 @@
-"""Small pure helpers: hashing for logs and the default send reference."""
+"""Small pure helpers, kept under their original names: :func:`hash_string` and
+:func:`make_reference` live in :mod:`flask_dm_email.hashing`, :func:`key_name` in
+:mod:`flask_dm_email.api_keys`."""
 
-from __future__ import annotations
+from .api_keys import key_name
+from .hashing import hash_string, make_reference
 
-import base64
-import hashlib
-from collections.abc import Mapping
-from typing import Any
-
-
-def hash_string(s: str) -> str:
-    """Return URL-safe base64 of the SHA-256 of ``s`` (UTF-8).
-
-    This is the value Digital Marketplace's ``dmutils.email.helpers.hash_string``
-    produces, so hashed addresses in logs stay searchable across the migration.
-    """
-    # surrogatepass: a lone surrogate (hostile input) hashes instead of raising; every
-    # valid string hashes exactly as before.
-    digest = hashlib.sha256(s.encode("utf-8", "surrogatepass")).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii")
-
-
-def make_reference(
-    email_address: str, template_id: str, personalisation: Mapping[str, Any] | None
-) -> str:
-    """The default reference of a send: the value ``dmutils`` ``get_reference`` gives.
-
-    Computed from the address the caller asked for, before any redirect, so the same
-    email to the same person has the same reference on every stage.
-    """
-    values = ",".join(map(str, personalisation.values())) if personalisation else ""
-    return hash_string("|".join([email_address, template_id, values]))
-
-
-def key_name(api_key: str | None) -> str:
-    """The part of a Notify API key that may be shown: its name, never the secret."""
-    if not api_key:
-        return "(none)"
-    # A key is {name}-{service id (36)}-{secret (36)}; the name is what is left.
-    name = api_key[:-74] if len(api_key) > 74 else ""
-    return f"{name}-<redacted>" if name else "<redacted>"
+__all__ = ["hash_string", "key_name", "make_reference"]

@@ -25,6 +25,7 @@ import requests
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
+from .api_keys import key_name
 from .backends import OutgoingEmail
 from .config import RetryPolicy
 from .errors import (
@@ -38,7 +39,6 @@ from .errors import (
     EmailUnavailableError,
     RecipientNotAllowedError,
 )
-from .helpers import key_name
 
 logger = logging.getLogger("flask_dm_email.notify")
 

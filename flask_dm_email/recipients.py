@@ -19,7 +19,7 @@ from .addresses import (
     validate_email_address,
 )
 from .errors import RecipientNotAllowedError
-from .helpers import hash_string
+from .hashing import hash_string
 
 __all__ = [
     "RecipientDecision",

@@ -7,13 +7,12 @@ so each field accepts both. Messages name no value: a value may be a secret.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from .keys import (
+from .config_keys import (
     DM_EMAIL_BACKEND,
     DM_ENVIRONMENT,
     DM_NOTIFY_ALLOWED_RECIPIENTS,
@@ -30,10 +29,9 @@ from .keys import (
     DM_NOTIFY_TEMPLATES,
     DM_NOTIFY_TIMEOUT,
 )
+from .formats import is_notify_key
 
 BACKENDS = ("notify", "log", "memory")
-UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_NOTIFY_KEY = re.compile(rf"^.+-{UUID_PATTERN}-{UUID_PATTERN}$")
 _TRUTHY = {True, "true", "True", "TRUE", "1", "yes", "on"}
 _FALSY = {False, "false", "False", "FALSE", "0", "no", "off"}
 
@@ -52,7 +50,7 @@ class _NotifyKey(fields.Field):  # type: ignore[type-arg]
     """A Notify API key: ``{key name}-{service id}-{secret}``. Never echoed."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, str) or not _NOTIFY_KEY.match(value.strip()):
+        if not isinstance(value, str) or not is_notify_key(value.strip()):
             raise ValidationError(
                 "is not a GOV.UK Notify API key. Copy the whole key from Notify's "
                 "'API integration > API keys' page: it has the form "

@@ -4,8 +4,9 @@ The plugin is registered through the ``pytest11`` entry point, so installing the
 makes its fixtures available. Fixtures build on the project's own ``app`` fixture, as
 pytest-flask's do:
 
-* ``dm_email_outbox`` — the list of emails sent during the test
-  (:class:`~flask_dm_email.backends.OutgoingEmail` objects);
+* ``sent_emails`` — the list of emails sent during the test
+  (:class:`~flask_dm_email.backends.OutgoingEmail` objects); ``dm_email_outbox`` is its
+  old name, kept so existing tests work (it is not the durable outbox);
 * ``notify_simulator`` — a local GOV.UK Notify simulator on a free port, stopped after
   the test (see :class:`flask_dm_email.simulator.SimulatorServer`).
 """
@@ -31,19 +32,19 @@ if TYPE_CHECKING:
 def record_emails(app: Flask) -> Iterator[list[OutgoingEmail]]:
     """Record every email ``app`` sends inside the block, whatever the backend::
 
-        with record_emails(app) as outbox:
+        with record_emails(app) as sent:
             client.post("/signup", data={...})
-        assert outbox[0].template_name == "welcome"
+        assert sent[0].template_name == "welcome"
 
-    ``outbox[i].to`` is the final address (after any redirect).
+    ``sent[i].to`` is the final address (after any redirect).
     """
-    outbox: list[OutgoingEmail] = []
+    sent: list[OutgoingEmail] = []
 
     def record(sender: Flask, email: OutgoingEmail, **_: Any) -> None:
-        outbox.append(email)
+        sent.append(email)
 
     with email_sent.connected_to(record, app):
-        yield outbox
+        yield sent
 
 
 @contextmanager
@@ -73,10 +74,15 @@ except ImportError:  # pragma: no cover - the plugin is only loaded by pytest
 if pytest is not None:
 
     @pytest.fixture
-    def dm_email_outbox(app: Flask) -> Iterator[list[OutgoingEmail]]:
+    def sent_emails(app: Flask) -> Iterator[list[OutgoingEmail]]:
         """The emails the ``app`` fixture's app sends during the test."""
-        with record_emails(app) as outbox:
-            yield outbox
+        with record_emails(app) as sent:
+            yield sent
+
+    @pytest.fixture
+    def dm_email_outbox(sent_emails: list[OutgoingEmail]) -> list[OutgoingEmail]:
+        """The old name of ``sent_emails``."""
+        return sent_emails
 
     @pytest.fixture
     def notify_simulator() -> Iterator[SimulatorServer]:

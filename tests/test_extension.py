@@ -219,6 +219,11 @@ def test_log_backend_logs_one_line_without_personal_data(
     assert "secret-token" not in everything
 
 
-def test_dm_email_outbox_fixture(app: Flask, dm_email_outbox: list[OutgoingEmail]) -> None:
+def test_sent_emails_fixture(app: Flask, sent_emails: list[OutgoingEmail]) -> None:
     send_email("a@gov.uk", "welcome")
+    assert [e.template_name for e in sent_emails] == ["welcome"]
+
+
+def test_old_fixture_name_still_works(app: Flask, dm_email_outbox: list[OutgoingEmail]) -> None:
+    send_email("someone@example.com", "welcome")
     assert [e.template_name for e in dm_email_outbox] == ["welcome"]

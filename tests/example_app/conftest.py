@@ -2,7 +2,7 @@
 
 * ``app`` / ``client``: the example app on the ``test`` stage (memory backend, no
   simulator), with a fresh SQLite database — for Flask test-client tests. The package's
-  pytest plugin builds ``dm_email_outbox`` on this ``app``.
+  pytest plugin builds ``sent_emails`` on this ``app``.
 * ``example``: the example app as ``flask run`` has it — ``development``, the embedded
   simulator, a real SQLite file — served over real HTTP on free ports, so the simulator
   calls it back with delivery receipts.
