@@ -104,7 +104,9 @@ class CallbackSender:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {job.token}"}
         try:
             response = requests.post(job.url, data=job.body, headers=headers, timeout=CALLBACK_TIMEOUT)
-        except requests.RequestException as error:
+        except (requests.RequestException, ValueError) as error:
+            # ValueError covers URLs and tokens requests cannot encode; they are retried like
+            # any other failure to connect, and recorded, instead of killing the worker.
             self._finish(job, None, type(error).__name__, retry=True)
             return
         self._finish(job, response.status_code, None, retry=is_retryable(response.status_code),

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import io
+import re
 
 from flask import Blueprint, Response, abort, render_template, send_file
 from markupsafe import Markup
 
 from .markdown import render_email_html
 from .state import current_state
+
+# JSON can smuggle in lone surrogates ("\ud800"), which no page can be encoded with.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def showable(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD, so it can be sent as UTF-8."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def create_inbox_blueprint() -> Blueprint:
@@ -22,7 +31,7 @@ def create_inbox_blueprint() -> Blueprint:
 
 def inbox() -> str:
     """Every stored email, newest first."""
-    return render_template("inbox.html", messages=current_state().messages())
+    return showable(render_template("inbox.html", messages=current_state().messages()))
 
 
 def message_page(notification_id: str) -> str:
@@ -32,7 +41,7 @@ def message_page(notification_id: str) -> str:
         abort(404)
     # render_email_html escapes every piece of text itself, so its output is safe markup.
     html_body = Markup(render_email_html(found["body"]))  # noqa: S704
-    return render_template("message.html", message=found, html_body=html_body)
+    return showable(render_template("message.html", message=found, html_body=html_body))
 
 
 def document(document_id: str) -> Response:
@@ -43,5 +52,5 @@ def document(document_id: str) -> Response:
     if stored is None:
         abort(404)
     return send_file(io.BytesIO(stored.content), as_attachment=True,
-                     download_name=stored.filename or f"{document_id}.bin",
+                     download_name=showable(stored.filename or f"{document_id}.bin"),
                      mimetype="application/octet-stream")

@@ -59,6 +59,27 @@ def _reply_to(service: Service, reply_to_id: str | None) -> str | None:
     raise bad_request(f"email_reply_to_id {reply_to_id} does not exist in database for service id {service.id}")
 
 
+def _utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8, failing as Notify does on a lone surrogate.
+
+    JSON lets a client send ``"\\ud800"``; Python parses it into a string that
+    cannot be encoded. Notify's size check (``content_size_in_bytes``) then
+    raises UnicodeEncodeError, which its v2 handler answers as a 500.
+    """
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(500, "UnicodeEncodeError", "Internal server error") from None
+
+
+def _check_storable(reference: str | None) -> None:
+    # Notify stores the reference with psycopg2, which raises UnicodeEncodeError for
+    # a lone surrogate: a 500, and nothing is stored. Personalisation is stored
+    # signed as ASCII-escaped JSON, so it never fails here.
+    if reference is not None:
+        _utf8_size(reference)
+
+
 def check_recipient(service: Service, key_type: str, address: str) -> None:
     """Team keys (and live keys in trial mode) may only send to the team and guest list."""
     if key_type == "test":
@@ -123,7 +144,7 @@ def send_email(
         personalisation, documents = _attach_files(state, service, personalisation, url_root, smoke)
         values = lookup_values(personalisation)
         body = render_body(content.body, values)
-        size = len(body.encode("utf-8"))
+        size = _utf8_size(body)
         if size > MAX_EMAIL_BYTES:
             raise bad_request(
                 f"Your message is too long. Emails cannot be longer than {MAX_EMAIL_BYTES} bytes. "
@@ -146,6 +167,7 @@ def send_email(
         }
         if smoke:
             return SendResult(response, None)
+        _check_storable(request.get("reference"))
         outcome, complain = state.new_notification_outcome(to, key_type)
         notification = Notification(
             id=notification_id, service_id=service.id, template_id=template.id, template_version=content.version,
