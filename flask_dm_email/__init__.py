@@ -17,7 +17,9 @@ from .errors import (
     EmailUnavailableError,
     RecipientNotAllowedError,
 )
-from .extension import DMEmail, get_state, send_email
+from .extension import DMEmail
+from .sending import send_email
+from .state import get_state
 
 __version__ = "0.1.0.dev0"
 

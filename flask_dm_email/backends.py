@@ -54,7 +54,7 @@ class SentEmail:
     :param response: Notify's response body (or the backend's stand-in).
     """
 
-    id: str | None
+    id: str
     reference: str
     template_id: str
     template_name: str | None

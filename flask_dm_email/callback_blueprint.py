@@ -19,7 +19,7 @@ import logging
 import re
 import traceback
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
@@ -27,9 +27,7 @@ from marshmallow import Schema, ValidationError
 from .hashing import hash_string
 from .receipt_schemas import FAILURE_STATUSES, KNOWN_STATUSES, ComplaintSchema, DeliveryReceiptSchema
 from .signals import complaint_received, delivery_receipt_received, permanent_failure, user_deactivated
-
-if TYPE_CHECKING:
-    from .extension import DMEmailState
+from .state import DMEmailState, get_state
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -61,7 +59,7 @@ def register_callbacks(app: Flask, state: DMEmailState) -> None:
             settings.callback_prefix,
             settings.stage.value,
         )
-    if settings.stage.is_live and state.extension.registered_user_deactivator is None:
+    if settings.stage.is_live and state.hooks.user_deactivator is None:
         logger.warning(
             "No user_deactivator is registered: users whose address Notify reports as a "
             "permanent failure will not be deactivated. Register one with @dm_email.user_deactivator."
@@ -97,8 +95,6 @@ def _authorised(tokens: tuple[str, ...]) -> bool:
 
 def _read(schema: Schema) -> dict[str, Any] | tuple[Response, int]:
     """Authenticate, bound, parse and validate the body; or the error reply."""
-    from .extension import get_state
-
     if not _authorised(get_state().settings.callback_tokens):
         return _reply(401, "Missing or wrong bearer token in the Authorization header.")
     if (request.content_length or 0) > MAX_BODY_BYTES:
@@ -163,8 +159,6 @@ def delivery_receipt() -> tuple[Response, int]:
     receipt = _read(_RECEIPT_SCHEMA)
     if isinstance(receipt, tuple):
         return receipt
-    from .extension import get_state
-
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     address, status_name, reference = receipt["to"], receipt["status"], receipt["reference"]
     hashed = hash_string(address)
@@ -180,7 +174,7 @@ def delivery_receipt() -> tuple[Response, int]:
     if status_name != "permanent-failure":
         return _reply(200)
     permanent_failure.send(app, receipt=receipt)
-    hook = get_state(app).extension.registered_user_deactivator
+    hook = get_state(app).hooks.user_deactivator
     if hook is None:
         logger.warning(
             "Notify callback: permanent-failure for %s (ref %s) but no user_deactivator is "
@@ -211,8 +205,6 @@ def complaint() -> tuple[Response, int]:
     payload = _read(_COMPLAINT_SCHEMA)
     if isinstance(payload, tuple):
         return payload
-    from .extension import get_state
-
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     hashed = hash_string(payload["to"])
     logger.warning(
@@ -223,7 +215,7 @@ def complaint() -> tuple[Response, int]:
         extra={"notify_complaint": _without_to(payload), "email_address": hashed},
     )
     complaint_received.send(app, complaint=payload)
-    hook = get_state(app).extension.registered_complaint_handler
+    hook = get_state(app).hooks.complaint_handler
     if hook is not None and not _run_hook("complaint_handler", hook, payload["to"], payload)[0]:
         return _reply(500, "The app could not handle this complaint; Notify will retry it.")
     return _reply(200)

@@ -14,8 +14,9 @@ from .api_keys import key_name
 from .config import Settings
 from .config_keys import DM_DOTENV_PATH, DM_NOTIFY_KEY, KEYS, SECRET_KEYS
 from .errors import EmailConfigError, EmailError
-from .extension import get_state
 from .hashing import hash_string
+from .sending import send_email
+from .state import get_state
 
 dm_email_cli = AppGroup("dm-email", help="GOV.UK Notify email: settings, test sends, simulator.")
 
@@ -124,9 +125,9 @@ def send_test_command(to: str, template: str, personalisation: tuple[str, ...], 
     app = _load_app()
     values = _parse_personalisation(personalisation)
     with app.app_context():
-        state = get_state(app)
+        get_state(app)  # an app without init_app is refused before anything is sent
         try:
-            result = state.extension.send_email(to, template, values or None, reference=reference)
+            result = send_email(to, template, values or None, reference=reference)
         except EmailError as error:
             click.echo(f"Not sent: {error.__class__.__name__}: {error}", err=True)
             sys.exit(1)

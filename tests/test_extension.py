@@ -41,7 +41,7 @@ class TestRegistration:
     def test_state_lives_only_in_app_extensions(self, make_app: Callable[..., Flask]) -> None:
         extension = DMEmail()
         app = make_app(extension, DM_ENVIRONMENT="test")
-        assert app.extensions["dm_email"].extension is extension
+        assert app.extensions["dm_email"].hooks is extension._hooks
         assert not hasattr(extension, "app")
         assert "/callbacks" in {rule.rule for rule in app.url_map.iter_rules()}
 

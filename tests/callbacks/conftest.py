@@ -63,6 +63,7 @@ class CallbackApp:
     db: SQLAlchemy
     User: Any
     AuditEvent: Any
+    extension: DMEmail
     hook_calls: list[str] = field(default_factory=list)
     hook_failures: list[Exception] = field(default_factory=list)
 
@@ -95,7 +96,7 @@ def make_callback_app(tmp_path: Any) -> Callable[..., CallbackApp]:
         app.config.update(config)
         extension.init_app(app)
         db.init_app(app)
-        state = CallbackApp(app, app.test_client(), db, User, AuditEvent)
+        state = CallbackApp(app, app.test_client(), db, User, AuditEvent, extension)
 
         if with_hook:
 

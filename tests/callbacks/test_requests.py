@@ -135,7 +135,7 @@ class TestComplaints:
 
     def test_the_complaint_handler_and_its_failures(self, make_callback_app: Callable[..., CallbackApp]) -> None:
         callbacks = make_callback_app()
-        extension = callbacks.app.extensions["dm_email"].extension
+        extension = callbacks.extension
         handled: list[str] = []
         failures = [RuntimeError("down")]
 
