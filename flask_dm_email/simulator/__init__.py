@@ -47,15 +47,17 @@ Admin API (no JWT; never under ``/v2``)
 (answers ``{"key": <full key>}``), ``POST /_simulator/services/<id>/api-keys/revoke``,
 ``POST /_simulator/services/<id>/templates`` (same ``id`` again = new version),
 ``POST /_simulator/services/<id>/callbacks``, ``POST /_simulator/notifications/<id>/complaint``,
-``GET|POST|DELETE /_simulator/faults``, ``GET /_simulator/callbacks``,
+``GET|POST|DELETE /_simulator/faults``, ``GET /_simulator/callbacks``, ``GET /_simulator/stats``,
 ``GET /_simulator/messages[?to=&reference=&status=]``, ``GET /_simulator/messages/<id>``,
 ``POST /_simulator/reset``; HTML inbox at ``/_simulator/inbox``.
 
 Fault knobs: ``seed``, ``error_rate``/``error_next`` (500), ``unavailable_rate``/
-``unavailable_next`` (503), ``force_429`` (N or ``"always"``), ``rate_limit_rate``
-(share answered 429), ``latency`` (s),
-``hang_rate``/``hang_next`` with ``hang_seconds`` and ``hang_when``
-(``"after_store"`` or ``"before_store"``), ``drop_callbacks`` (bool or share).
+``unavailable_next`` (503) with ``error_when`` (``"before_store"`` or ``"after_store"``),
+``force_429`` (N or ``"always"``), ``rate_limit_rate`` (share answered 429),
+``bucket_tokens`` (set every rate-limit bucket to N tokens; ``DELETE`` leaves it),
+``latency`` (s), ``hang_rate``/``hang_next`` with ``hang_seconds`` and ``hang_when``
+(``"after_store"`` or ``"before_store"``), ``drop_callbacks`` (bool or share). Each is
+checked for type and range; a bad one is a 400 naming it.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from .config import SimulatorConfigError, parse_callback
-from .faults import Faults
 from .jsonio import json_response, parse_json
-from .state import current_state, service_view
+from .state import current_state
+from .views import service_view
 
 
 class AdminError(Exception):
@@ -36,6 +36,7 @@ def create_admin_blueprint() -> Blueprint:
         ("/faults", get_faults, ["GET"]),
         ("/faults", set_faults, ["POST"]),
         ("/faults", clear_faults, ["DELETE"]),
+        ("/stats", stats, ["GET"]),
         ("/callbacks", callbacks, ["GET"]),
         ("/messages", messages, ["GET"]),
         ("/messages/<notification_id>", message, ["GET"]),
@@ -126,28 +127,27 @@ def reset() -> Response:
 
 def get_faults() -> Response:
     """The current fault knobs."""
-    state = current_state()
-    with state.lock:
-        return json_response(state.faults.as_dict())
+    return json_response(current_state().faults_view())
 
 
 def set_faults() -> Response:
-    """Merge fault knobs into the current ones."""
-    state = current_state()
-    with state.lock:
-        try:
-            state.faults.merge(_body())
-        except ValueError as error:
-            raise AdminError(400, str(error)) from None
-        return json_response(state.faults.as_dict())
+    """Merge fault knobs into the current ones; a bad knob changes nothing and is a 400."""
+    try:
+        return json_response(current_state().set_faults(_body()))
+    except ValueError as error:
+        raise AdminError(400, str(error)) from None
 
 
 def clear_faults() -> Response:
-    """Turn every fault off."""
+    """Turn every fault knob off (``bucket_tokens`` stays)."""
+    return json_response(current_state().clear_faults())
+
+
+def stats() -> Response:
+    """Counts of 429s served and notifications created since the start or the last reset."""
     state = current_state()
     with state.lock:
-        state.faults = Faults()
-        return json_response(state.faults.as_dict())
+        return json_response(state.stats.as_dict())
 
 
 def callbacks() -> Response:

@@ -10,10 +10,9 @@ from flask import Blueprint, Response, abort, request
 
 from .defaults import API_PAGE_SIZE
 from .jsonio import ApiError, bad_request, json_response, no_result_found, validation_error
-from .limits import rate_limit_message
 from .models import Notification
 from .schema import is_uuid, validate_notifications_query, validate_post_email
-from .sending import check_limits, send_email
+from .sending import check_limits, check_rate_limit, send_email
 from .state import SimulatorState, current_state
 from .timeutil import format_time
 from .v2 import caller, valid_json
@@ -34,8 +33,11 @@ def register_notification_routes(blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/received-text-messages", view_func=get_received_texts, methods=["GET"])
 
 
-def _post_fault(state: SimulatorState) -> None:
+def _post_fault(state: SimulatorState, when: str) -> None:
+    """An injected 500/503, if one is due and ``error_when`` says now is the time."""
     with state.lock:
+        if state.faults.error_when != when:
+            return
         outcome = state.faults.post_outcome()
     if outcome == "error":
         raise ApiError(500, "SimulatedServerError", "Internal server error")
@@ -47,7 +49,7 @@ def post_email() -> Response:
     """``POST /v2/notifications/email``."""
     state = current_state()
     service, key = caller()
-    _post_fault(state)
+    _post_fault(state, "before_store")
     check_limits(state, service, key.key_type)
     body = validate_post_email(valid_json())
     with state.lock:
@@ -59,16 +61,16 @@ def post_email() -> Response:
     result = send_email(state, service, key.key_type, key.id, body, request.url_root)
     if hang:
         state.stopping.wait(hang_seconds)
+    # With error_when="after_store" the email exists but the client sees a 5xx: a retry duplicates it.
+    _post_fault(state, "after_store")
     return json_response(result.body, 201)
 
 
 def _refuse(kind: str) -> Response:
     state = current_state()
     service, key = caller()
-    _post_fault(state)
-    with state.lock:
-        if not state.limiter.allow(service.id, key.key_type, service.rate_limit):
-            raise ApiError(429, "RateLimitError", rate_limit_message(key.key_type, service.rate_limit))
+    _post_fault(state, "before_store")
+    check_rate_limit(state, service, key.key_type)
     valid_json()
     # The simulator only sends email, so it answers as Notify does for a service without these permissions.
     raise bad_request(f"Service is not allowed to send {kind}")

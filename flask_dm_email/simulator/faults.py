@@ -3,15 +3,26 @@
 Random choices use a private ``random.Random`` that ``seed`` re-seeds, and each
 random knob has a "next N requests" counter too, so tests need not be flaky.
 The simulator's lock guards every call.
+
+Every knob is checked for type and range before any is applied, and the error
+names the knob and what it accepts: a typo such as ``{"latency": 1e400}`` must
+be a clear 400, not a server that sleeps forever.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-HANG_WHEN = ("after_store", "before_store")
+WHEN = ("after_store", "before_store")
+
+#: Upper bounds, generous but finite (``threading.Event.wait`` overflows on huge values).
+MAX_SECONDS = 3600.0
+MAX_COUNT = 1_000_000
+MAX_SEED = 2**63 - 1
 
 
 @dataclass
@@ -23,6 +34,7 @@ class Faults:
     error_next: int = 0
     unavailable_rate: float = 0.0
     unavailable_next: int = 0
+    error_when: str = "before_store"
     force_429: int | str = 0
     rate_limit_rate: float = 0.0
     latency: float = 0.0
@@ -41,11 +53,7 @@ class Faults:
 
     def merge(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` after validating all of them (all or nothing)."""
-        known = {field.name for field in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown fault knob(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        checked = {name: _check(name, value) for name, value in changes.items()}
+        checked = check_knobs(changes, {field.name for field in fields(self)})
         for name, value in checked.items():
             setattr(self, name, value)
         if "seed" in checked:
@@ -91,35 +99,97 @@ class Faults:
         return self._chance(self.drop_callbacks)
 
 
-def _check(name: str, value: Any) -> Any:
-    if name == "seed":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError("seed: must be an integer or null")
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(low: int, high: int, what: str) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{name}: must be a whole number {what} from {low} to {high}, not {_shown(value)}")
         return value
-    if name == "hang_when":
-        if value not in HANG_WHEN:
-            raise ValueError("hang_when: must be after_store or before_store")
-        return value
-    if name == "force_429":
-        if value == "always" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-            return value
-        raise ValueError('force_429: must be a number of requests or "always"')
-    if name == "drop_callbacks":
-        if isinstance(value, bool):
-            return value
-        return _rate(name, value)
-    if name.endswith("_next"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name}: must be a whole number of requests")
-        return value
-    if name.endswith("_rate"):
-        return _rate(name, value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name}: must be a number of seconds")
+
+    return check
+
+
+def _share(name: str, value: Any) -> float:
+    if not _is_number(value) or not math.isfinite(value) or not 0 <= value <= 1:
+        raise ValueError(f"{name}: must be a share from 0 to 1 (e.g. 0.25), not {_shown(value)}")
     return float(value)
 
 
-def _rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"{name}: must be a share between 0 and 1")
+def _seconds(name: str, value: Any) -> float:
+    if not _is_number(value) or not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
+        raise ValueError(f"{name}: must be a number of seconds from 0 to {MAX_SECONDS:g}, not {_shown(value)}")
     return float(value)
+
+
+def _when(name: str, value: Any) -> str:
+    if value not in WHEN:
+        raise ValueError(f"{name}: must be {' or '.join(repr(item) for item in WHEN)}, not {_shown(value)}")
+    return str(value)
+
+
+def _seed(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    return int(_whole(-MAX_SEED, MAX_SEED, "")(name, value))
+
+
+def _force_429(name: str, value: Any) -> int | str:
+    if value == "always":
+        return "always"
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f'{name}: must be "always" or a whole number of requests from 0 to {MAX_COUNT}, '
+                         f"not {_shown(value)}")
+    return value
+
+
+def _drop_callbacks(name: str, value: Any) -> bool | float:
+    if isinstance(value, bool):
+        return value
+    if not _is_number(value) or not math.isfinite(value) or not 0 <= value <= 1:
+        raise ValueError(f"{name}: must be true, false or a share from 0 to 1, not {_shown(value)}")
+    return float(value)
+
+
+def _bucket_tokens(name: str, value: Any) -> int:
+    return int(_whole(0, 1000, "of tokens")(name, value))
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "seed": _seed,
+    "error_rate": _share,
+    "unavailable_rate": _share,
+    "rate_limit_rate": _share,
+    "hang_rate": _share,
+    "error_next": _whole(0, MAX_COUNT, "of requests"),
+    "unavailable_next": _whole(0, MAX_COUNT, "of requests"),
+    "hang_next": _whole(0, MAX_COUNT, "of requests"),
+    "force_429": _force_429,
+    "latency": _seconds,
+    "hang_seconds": _seconds,
+    "error_when": _when,
+    "hang_when": _when,
+    "drop_callbacks": _drop_callbacks,
+    "bucket_tokens": _bucket_tokens,
+}
+
+#: Knobs that act on the rate limiter rather than live in :class:`Faults`.
+LIMITER_KNOBS = frozenset({"bucket_tokens"})
+
+
+def check_knobs(changes: Any, known: set[str] | None = None) -> dict[str, Any]:
+    """Validate knob changes; return them normalised, or raise ValueError naming the first bad one."""
+    if not isinstance(changes, dict):
+        raise ValueError("faults: must be an object of knob names to values")
+    allowed = set(_CHECKS) if known is None else known
+    unknown = sorted(_shown(name)[1:-1] for name in set(changes) - allowed)
+    if unknown:
+        raise ValueError(f"unknown fault knob(s): {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+    return {name: _CHECKS[name](name, value) for name, value in changes.items()}

@@ -17,6 +17,20 @@ Clock = Callable[[], float]
 KEY_TYPE_LABELS = {"normal": "LIVE", "team": "TEAM", "test": "TEST"}
 
 
+class ManualClock:
+    """A clock that moves only when told to: rate-limit tests advance it instead of sleeping."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        self.now += seconds
+
+
 def bucket_capacity(rate_limit: int) -> int:
     """Notify's bucket size: a third of a minute's allowance plus one, at most 1000."""
     return min(math.ceil(rate_limit / 3) + 1, 1000)
@@ -37,21 +51,31 @@ class TokenBucket:
         self.tokens = float(self.capacity)
         self.updated = now
 
-    def take(self, now: float) -> bool:
-        """Spend a token; return True if the request is allowed."""
+    def refill(self, now: float) -> None:
+        """Add the tokens earned since the last update (capped at capacity)."""
         elapsed = max(0.0, now - self.updated)
         self.updated = now
-        refilled = min(float(self.capacity), self.tokens + elapsed * self.rate_limit / 60)
-        self.tokens = max(0.0, refilled - 1)
+        self.tokens = min(float(self.capacity), self.tokens + elapsed * self.rate_limit / 60)
+
+    def take(self, now: float) -> bool:
+        """Spend a token; return True if the request is allowed."""
+        self.refill(now)
+        self.tokens = max(0.0, self.tokens - 1)
         return self.tokens >= 1
 
 
 class RateLimiter:
-    """Token buckets per ``(service id, key type)``."""
+    """Token buckets per ``(service id, key type)``.
+
+    :meth:`set_all_tokens` sets every bucket, including those of services and key
+    types not seen yet, to a number of tokens at one moment; from then on they
+    refill as usual.
+    """
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.clock = clock
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.preset: tuple[int, float] | None = None
 
     def allow(self, service_id: str, key_type: str, rate_limit: int) -> bool:
         """Spend a token from the caller's bucket; True if allowed."""
@@ -59,12 +83,34 @@ class RateLimiter:
         key = (service_id, key_type)
         bucket = self._buckets.get(key)
         if bucket is None or bucket.rate_limit != rate_limit:
-            bucket = self._buckets[key] = TokenBucket(rate_limit, now)
+            bucket = self._buckets[key] = self._new_bucket(rate_limit, now)
         return bucket.take(now)
 
+    def _new_bucket(self, rate_limit: int, now: float) -> TokenBucket:
+        bucket = TokenBucket(rate_limit, now)
+        if self.preset is not None:
+            # As if it had been set with the others and refilled since.
+            tokens, since = self.preset
+            bucket.tokens, bucket.updated = min(float(tokens), float(bucket.capacity)), since
+            bucket.refill(now)
+        return bucket
+
+    def set_all_tokens(self, tokens: int) -> None:
+        """Give every bucket, present and future, ``tokens`` tokens now (at most its capacity)."""
+        now = self.clock()
+        self.preset = (tokens, now)
+        for bucket in self._buckets.values():
+            bucket.tokens, bucket.updated = min(float(tokens), float(bucket.capacity)), now
+
+    @property
+    def preset_tokens(self) -> int | None:
+        """The last :meth:`set_all_tokens` value, or None."""
+        return None if self.preset is None else self.preset[0]
+
     def reset(self) -> None:
-        """Forget every bucket (they start full again)."""
+        """Forget every bucket and preset (they start full again)."""
         self._buckets.clear()
+        self.preset = None
 
 
 def rate_limit_message(key_type: str, rate_limit: int) -> str:

@@ -183,11 +183,19 @@ def send_email(
         return SendResult(response, notification)
 
 
-def check_limits(state: SimulatorState, service: Service, key_type: str) -> None:
-    """Notify's ``check_rate_limiting``: the token bucket, then the daily limit."""
+def check_rate_limit(state: SimulatorState, service: Service, key_type: str) -> None:
+    """Notify's token bucket (after any forced 429): a refused request still spends a token."""
     with state.lock:
         forced = state.faults.take_force_429()
         if forced or not state.limiter.allow(service.id, key_type, service.rate_limit):
+            state.stats.rate_limited += 1
             raise ApiError(429, "RateLimitError", rate_limit_message(key_type, service.rate_limit))
+
+
+def check_limits(state: SimulatorState, service: Service, key_type: str) -> None:
+    """Notify's ``check_rate_limiting``: the token bucket, then the daily limit."""
+    check_rate_limit(state, service, key_type)
+    with state.lock:
         if key_type != "test" and state.daily.would_exceed(service.id, service.email_message_limit):
+            state.stats.daily_limited += 1
             raise ApiError(429, "TooManyRequestsError", daily_limit_message(service.email_message_limit))

@@ -14,9 +14,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
 from .config import ConfigSource, load_config, parse_callback
-from .faults import Faults
+from .limits import Clock
 from .models import CallbackConfig
-from .state import SimulatorState, service_view
+from .state import SimulatorState
+from .views import service_view
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def build_state(
     default_callback_token: str | None = None,
     delivery_delay: float | None = None,
     callback_retry_delay: float | None = None,
+    rate_clock: Clock = time.monotonic,
 ) -> SimulatorState:
     """Load ``config`` and build the simulator state (workers not started)."""
     return SimulatorState(
@@ -57,6 +59,7 @@ def build_state(
         delivery_delay=delivery_delay,
         callback_retry_delay=callback_retry_delay,
         default_callbacks=_default_callbacks(default_callback_url, default_callback_token),
+        rate_clock=rate_clock,
     )
 
 
@@ -70,6 +73,9 @@ class SimulatorServer:
             client = NotificationsAPIClient(sim.api_key("test"), base_url=sim.url)
 
     ``service_id=None`` in every method means the first (zero-config) service.
+    ``rate_clock`` drives the rate limit's token buckets (seconds, any origin):
+    pass a :class:`~flask_dm_email.simulator.limits.ManualClock` and call its
+    ``advance()`` to refill buckets without sleeping.
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class SimulatorServer:
         callback_retry_delay: float | None = None,
         default_callback_url: str | None = None,
         default_callback_token: str | None = None,
+        rate_clock: Clock = time.monotonic,
     ) -> None:
         self.host = host
         self.port = port
@@ -91,10 +98,16 @@ class SimulatorServer:
             default_callback_token=default_callback_token,
             delivery_delay=delivery_delay,
             callback_retry_delay=callback_retry_delay,
+            rate_clock=rate_clock,
         )
         self.app = create_app(self.state)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def rate_clock(self) -> Clock:
+        """The clock the rate limit reads (a ManualClock if one was given)."""
+        return self.state.limiter.clock
 
     # -- running -------------------------------------------------------------------
 
@@ -243,15 +256,18 @@ class SimulatorServer:
     # -- faults and reset ------------------------------------------------------------
 
     def set_faults(self, **knobs: Any) -> dict[str, Any]:
-        """Merge fault knobs; return the current settings."""
-        with self.state.lock:
-            self.state.faults.merge(knobs)
-            return self.state.faults.as_dict()
+        """Merge fault knobs (ValueError naming a bad one); return the current settings."""
+        return self.state.set_faults(knobs)
 
     def clear_faults(self) -> None:
-        """Turn every fault off."""
+        """Turn every fault knob off; ``bucket_tokens`` stays as set."""
+        self.state.clear_faults()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """``rate_limited`` and ``daily_limited`` 429s served, ``notifications`` stored."""
         with self.state.lock:
-            self.state.faults = Faults()
+            return self.state.stats.as_dict()
 
     def trigger_complaint(self, notification_id: str) -> str:
         """Record a complaint and send the complaint callback; return the complaint id."""

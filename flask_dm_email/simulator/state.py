@@ -19,11 +19,13 @@ from flask import current_app
 from .callbacks import CALLBACK_STATUSES, CallbackSender, complaint_payload, delivery_status_payload
 from .config import SimulatorConfig, SimulatorConfigError, parse_api_key, parse_service, parse_template
 from .delivery import decide_outcome
-from .faults import Faults
+from .faults import LIMITER_KNOBS, Faults, check_knobs
 from .limits import Clock, DailyCounter, RateLimiter
 from .models import KEY_TYPES, CallbackConfig, Complaint, Document, Notification, Service, Template
 from .scheduler import Scheduler
-from .timeutil import format_time, utcnow
+from .stats import Stats
+from .timeutil import utcnow
+from .views import message_matches, message_view
 
 EXTENSION_KEY = "notify_simulator"
 
@@ -58,6 +60,7 @@ class SimulatorState:
         self.notifications: dict[str, Notification] = {}
         self.documents: dict[str, Document] = {}
         self.faults = Faults()
+        self.stats = Stats()
         self.limiter = RateLimiter(rate_clock)
         self.daily = DailyCounter()
         self.delivery = Scheduler("notify-simulator-delivery")
@@ -75,7 +78,7 @@ class SimulatorState:
             self._apply_default_callbacks(service)
             self.services[service.id] = service
         self.faults = Faults()
-        self.faults.merge(config.faults)
+        self.set_faults(config.faults)
 
     def start(self) -> None:
         """Start the background workers."""
@@ -98,11 +101,38 @@ class SimulatorState:
             self.documents.clear()
             self.limiter.reset()
             self.daily.reset()
+            self.stats = Stats()
             self._load(self._initial)
 
     def _should_drop_callback(self) -> bool:
         with self.lock:
             return self.faults.drop_callback()
+
+    # -- faults ----------------------------------------------------------------------
+
+    def set_faults(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and merge fault knobs (all or nothing); return the current ones.
+
+        ``bucket_tokens`` is an action on the rate limiter, not a setting: it sets
+        every bucket now, and clearing the faults does not undo it.
+        """
+        checked = check_knobs(dict(changes))
+        with self.lock:
+            self.faults.merge({name: value for name, value in checked.items() if name not in LIMITER_KNOBS})
+            if "bucket_tokens" in checked:
+                self.limiter.set_all_tokens(checked["bucket_tokens"])
+            return self.faults_view()
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Turn every fault knob off (``bucket_tokens`` stays as set); return the current ones."""
+        with self.lock:
+            self.faults = Faults()
+            return self.faults_view()
+
+    def faults_view(self) -> dict[str, Any]:
+        """The fault knobs as JSON, with the last ``bucket_tokens`` (or null)."""
+        with self.lock:
+            return {**self.faults.as_dict(), "bucket_tokens": self.limiter.preset_tokens}
 
     # -- services, keys, templates ------------------------------------------------
 
@@ -195,6 +225,7 @@ class SimulatorState:
         """Keep a notification and start its delivery (caller holds the lock)."""
         notification.history.append((notification.status, notification.created_at))
         self.notifications[notification.id] = notification
+        self.stats.notifications += 1
         if notification.key_type != "test":
             self.daily.increment(notification.service_id)
         self.delivery.call_later(self.delivery_delay, lambda: self._advance(notification.id))
@@ -246,7 +277,7 @@ class SimulatorState:
             found = []
             for notification in reversed(self.notifications.values()):
                 view = message_view(notification, self.services.get(notification.service_id))
-                if _message_matches(view, filters):
+                if message_matches(view, filters):
                     found.append(view)
             return found
 
@@ -257,78 +288,3 @@ class SimulatorState:
             if notification is None:
                 return None
             return message_view(notification, self.services.get(notification.service_id))
-
-
-def _message_matches(view: dict[str, Any], filters: dict[str, Any]) -> bool:
-    for key, wanted in filters.items():
-        if wanted is None:
-            continue
-        if key in ("to", "email_address"):
-            if view["to"].lower() != str(wanted).strip().lower():
-                return False
-        elif key == "template_id":
-            if view["template"]["id"] != wanted:
-                return False
-        elif view.get(key) != wanted:
-            return False
-    return True
-
-
-def message_view(notification: Notification, service: Service | None) -> dict[str, Any]:
-    """The JSON the inbox API gives for one notification."""
-    return {
-        "id": notification.id,
-        "service_id": notification.service_id,
-        "service_name": service.name if service else None,
-        "to": notification.to,
-        # Same value under Notify's API name, so code written against either finds it.
-        "email_address": notification.to,
-        "from_email": notification.from_email,
-        "reply_to": notification.reply_to,
-        "subject": notification.subject,
-        "body": notification.body,
-        "personalisation": notification.personalisation,
-        "reference": notification.reference,
-        "key_type": notification.key_type,
-        "status": notification.status,
-        "status_history": [{"status": status, "at": format_time(when)} for status, when in notification.history],
-        "template": {"id": notification.template_id, "name": notification.template_name,
-                     "version": notification.template_version},
-        "one_click_unsubscribe_url": notification.one_click_unsubscribe_url,
-        "created_at": format_time(notification.created_at),
-        "sent_at": format_time(notification.sent_at),
-        "completed_at": format_time(notification.completed_at),
-        "complaints": [{"id": item.id, "created_at": format_time(item.created_at)} for item in notification.complaints],
-        "documents": [f"/_simulator/documents/{document_id}" for document_id in notification.documents],
-    }
-
-
-def service_view(service: Service) -> dict[str, Any]:
-    """The JSON the admin API gives for a service, including full key strings."""
-    return {
-        "id": service.id,
-        "name": service.name,
-        "restricted": service.restricted,
-        "active": service.active,
-        "email_sender_local_part": service.email_sender_local_part,
-        "rate_limit": service.rate_limit,
-        "email_message_limit": service.email_message_limit,
-        "permissions": list(service.permissions),
-        "team_members": list(service.team_members),
-        "guest_list": list(service.guest_list),
-        "contact_link": service.contact_link,
-        "api_keys": [
-            {"id": key.id, "name": key.name, "type": key.key_type, "key": key.full_key(service.id),
-             "revoked_at": format_time(key.revoked_at)}
-            for key in service.api_keys
-        ],
-        "reply_to": [{"id": item.id, "email_address": item.email_address, "is_default": item.is_default}
-                     for item in service.reply_to],
-        "templates": [
-            {"id": template.id, "name": template.current.name, "type": template.type,
-             "version": template.current.version, "archived": template.archived}
-            for template in service.templates.values()
-        ],
-        "callbacks": {kind: {"url": config.url} for kind, config in service.callbacks.items()},
-    }
-

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 
 import pytest
 import requests
 
 from flask_dm_email.simulator import SimulatorServer
-from flask_dm_email.simulator.limits import DailyCounter, RateLimiter, TokenBucket, bucket_capacity
+from flask_dm_email.simulator.limits import DailyCounter, ManualClock, RateLimiter, TokenBucket, bucket_capacity
 
+from .conftest import DELIVERY_DELAY
 from .helpers import call, token_for, v2_error
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_fresh_default_bucket_allows_999_then_50_per_second() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     limiter = RateLimiter(clock)
     allowed = [limiter.allow("s", "normal", 3000) for _ in range(1000)]
     assert allowed.count(True) == 999 and allowed[-1] is False
@@ -33,7 +26,7 @@ def test_a_fresh_default_bucket_allows_999_then_50_per_second() -> None:
 
 
 def test_buckets_are_per_service_and_key_type() -> None:
-    limiter = RateLimiter(FakeClock())
+    limiter = RateLimiter(ManualClock())
     for _ in range(10):
         limiter.allow("s", "normal", 30)
     assert not limiter.allow("s", "normal", 30)
@@ -60,14 +53,28 @@ def post_raw(sim: SimulatorServer, key: str, body: object) -> requests.Response:
 
 
 @pytest.fixture
-def slow_service(sim: SimulatorServer) -> dict[str, object]:
-    service = sim.add_service(name="Slow", rate_limit=30, api_keys=[{"type": "test"}, {"type": "team"}])
-    service["template"] = sim.add_template(service["id"], name="T", subject="S", body="B")
+def clock() -> ManualClock:
+    """The rate limit's clock, moved by hand."""
+    return ManualClock()
+
+
+@pytest.fixture
+def clocked_sim(clock: ManualClock) -> Iterator[SimulatorServer]:
+    """A simulator whose token buckets refill only when ``clock`` is advanced."""
+    with SimulatorServer(delivery_delay=DELIVERY_DELAY, rate_clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def slow_service(clocked_sim: SimulatorServer) -> dict[str, object]:
+    service = clocked_sim.add_service(name="Slow", rate_limit=30, api_keys=[{"type": "test"}, {"type": "team"}])
+    service["template"] = clocked_sim.add_template(service["id"], name="T", subject="S", body="B")
     return service
 
 
-def test_over_http_the_rate_limit_applies_before_validation(sim: SimulatorServer,
+def test_over_http_the_rate_limit_applies_before_validation(clocked_sim: SimulatorServer, clock: ManualClock,
                                                             slow_service: dict[str, object]) -> None:
+    sim = clocked_sim
     keys = {item["type"]: item["key"] for item in slow_service["api_keys"]}  # type: ignore[attr-defined]
     body = {"email_address": "a@example.com", "template_id": slow_service["template"]}
     session = requests.Session()
@@ -83,7 +90,10 @@ def test_over_http_the_rate_limit_applies_before_validation(sim: SimulatorServer
              "Exceeded rate limit for key type TEST of 30 requests per 60 seconds")
     # The team key has its own bucket.
     assert post_raw(sim, keys["team"], {"nonsense": True}).status_code == 400
-    time.sleep(4.1)  # 0.5 tokens a second: two more requests' worth
+    # The 11th to 13th requests left 0 tokens; at 0.5 a second, 4 seconds give 2: one request.
+    clock.advance(3.9)
+    assert post_raw(sim, keys["test"], body).status_code == 429
+    clock.advance(4.0)
     assert post_raw(sim, keys["test"], body).status_code == 201
 
 
@@ -122,3 +132,56 @@ def test_failed_sends_do_not_count(sim: SimulatorServer) -> None:
     assert post_raw(sim, key, {"email_address": "bad", "template_id": template}).status_code == 400
     assert post_raw(sim, key, {"email_address": "a@example.com", "template_id": template}).status_code == 201
     assert post_raw(sim, key, {"email_address": "a@example.com", "template_id": template}).status_code == 429
+
+
+def test_bucket_tokens_drains_every_bucket_until_it_refills(clocked_sim: SimulatorServer, clock: ManualClock,
+                                                            template_id_for_clocked: str) -> None:
+    sim = clocked_sim
+    other = sim.add_service(name="Other", api_keys=[{"type": "test"}])
+    other_template = sim.add_template(other["id"], name="T", subject="S", body="B")
+    body = {"email_address": "a@example.com", "template_id": template_id_for_clocked}
+    assert post_raw(sim, sim.api_key("test"), body).status_code == 201  # a bucket that exists already
+    requests.post(f"{sim.url}/_simulator/faults", json={"bucket_tokens": 0}, timeout=5).raise_for_status()
+    v2_error(post_raw(sim, sim.api_key("test"), body), 429, "RateLimitError",
+             "Exceeded rate limit for key type TEST of 3000 requests per 60 seconds")
+    assert post_raw(sim, sim.api_key("team"), {}).status_code == 429  # a bucket made after the knob
+    assert post_raw(sim, other["api_keys"][0]["key"],
+                    {"email_address": "a@example.com", "template_id": other_template}).status_code == 429
+    # Clearing the faults does not refill the buckets.
+    cleared = requests.delete(f"{sim.url}/_simulator/faults", timeout=5).json()
+    assert cleared["bucket_tokens"] == 0
+    assert post_raw(sim, sim.api_key("test"), body).status_code == 429
+    clock.advance(1.0)  # 50 tokens a second at 3000 a minute
+    assert post_raw(sim, sim.api_key("test"), body).status_code == 201
+
+
+def test_bucket_tokens_n_allows_n_minus_one_and_refusals_still_spend_a_token(
+    clocked_sim: SimulatorServer, clock: ManualClock
+) -> None:
+    sim = clocked_sim
+    service = sim.add_service(name="Minute", rate_limit=60, api_keys=[{"type": "test"}])  # 1 token a second
+    key = service["api_keys"][0]["key"]
+    body = {"email_address": "a@example.com",
+            "template_id": sim.add_template(service["id"], name="T", subject="S", body="B")}
+    sim.set_faults(bucket_tokens=3)
+    assert [post_raw(sim, key, body).status_code for _ in range(3)] == [201, 201, 429]
+    clock.advance(1.5)  # 1.5 tokens: one request takes one, leaving 0.5, which is refused
+    assert post_raw(sim, key, body).status_code == 429
+    clock.advance(1.0)  # 1.5 again only because the refusal spent a token (else 2.5 and allowed)
+    assert post_raw(sim, key, body).status_code == 429
+    clock.advance(1.5)  # 0.5 + 1.5 = 2 tokens: one request leaves 1, enough
+    assert post_raw(sim, key, body).status_code == 201
+
+
+def test_reset_refills_the_buckets(clocked_sim: SimulatorServer, template_id_for_clocked: str) -> None:
+    clocked_sim.set_faults(bucket_tokens=0)
+    clocked_sim.reset()
+    template = clocked_sim.add_template(name="T", subject="S", body="B")
+    body = {"email_address": "a@example.com", "template_id": template}
+    assert post_raw(clocked_sim, clocked_sim.api_key(), body).status_code == 201
+    assert clocked_sim.set_faults()["bucket_tokens"] is None
+
+
+@pytest.fixture
+def template_id_for_clocked(clocked_sim: SimulatorServer) -> str:
+    return clocked_sim.add_template(name="T", subject="S", body="B")
