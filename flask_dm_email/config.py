@@ -40,6 +40,7 @@ from .config_keys import (
 from .errors import EmailConfigError
 from .formats import is_uuid
 from .recipients import normalise_allow_list
+from .retry import RetryPolicy
 from .settings_schema import FIXES, SettingsSchema
 
 _MIN_CALLBACK_TOKEN_LENGTH = 10  # Notify refuses shorter bearer tokens
@@ -99,19 +100,6 @@ STAGE_RULES: Mapping[Stage, StageRule] = {
         "notify", "required", "allowed", "refused", "required when callbacks are mounted"
     ),
 }
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try a send before giving up (conservative: a send usually runs in a
-    web request). Backoff doubles from ``backoff`` up to ``max_backoff``, with full
-    jitter; no attempt starts after ``deadline`` seconds from the first."""
-
-    max_attempts: int = 3
-    backoff: float = 0.5
-    max_backoff: float = 4.0
-    deadline: float = 20.0
-    timeout: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -2,43 +2,38 @@
 
 Reliability rules, in order of importance:
 
-* never send an email twice: when a response may have been lost (a timeout, a dropped
-  connection, a 5xx after the request reached Notify), Notify is asked for the
-  reference before anything is sent again;
+* never send an email twice: after an attempt whose outcome is unclear (a timeout, a
+  dropped connection, a 5xx), nothing is sent again until a lookup of the reference,
+  made when the request can no longer be on its way to Notify, finds nothing
+  (:data:`~flask_dm_email.retry.IN_FLIGHT_BOUND`). Notify has no idempotency key, so
+  this is the only safe rule;
 * never report success for an email Notify did not accept;
 * retry only what a retry can fix (connection errors, timeouts, 5xx, the per-minute
   429), with capped exponential backoff and full jitter, bounded by attempts and time;
 * keep Notify's own message in every error, and say what to fix.
+
+:meth:`NotifyBackend.post` makes one attempt and says what happened
+(:class:`~flask_dm_email.attempts.Attempt`); :meth:`NotifyBackend.send` is the
+synchronous retry loop around it.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
-from .api_keys import key_name
+from .attempts import Attempt, Outcome
 from .backends import OutgoingEmail
-from .config import RetryPolicy
-from .errors import (
-    EmailAuthError,
-    EmailError,
-    EmailInvalidError,
-    EmailOutcomeUnknownError,
-    EmailRateLimitError,
-    EmailRequestError,
-    EmailTemplateError,
-    EmailUnavailableError,
-    RecipientNotAllowedError,
-)
+from .errors import EmailError, EmailOutcomeUnknownError, EmailUnavailableError
+from .notify_errors import classify_failure
+from .retry import RetryPolicy, backoff_delay
 
 logger = logging.getLogger("flask_dm_email.notify")
 
@@ -50,105 +45,6 @@ _SENT_STATUSES = frozenset({"created", "sending", "pending", "sent", "delivered"
 _LOOKUP_SKEW = timedelta(seconds=5)
 _NOTIFY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
-_TEMPLATE_MESSAGES = (
-    "Missing personalisation",
-    "Template not found",
-    "template is not suitable for email",
-    "Template has been deleted",
-    "Your message is empty",
-    "Your message is too long",
-    "template_id is not a valid UUID",
-    "personalisation",
-)
-_RECIPIENT_MESSAGES = ("team-only API key", "trial mode")
-
-
-def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:
-    """Full-jitter exponential backoff before attempt ``attempt + 1`` (``attempt`` ≥ 1)."""
-    ceiling = min(policy.max_backoff, policy.backoff * (2 ** (attempt - 1)))
-    return float(ceiling * rand())
-
-
-def _failure_kind(error: APIError) -> str:
-    """Classify a failed request.
-
-    ``not_sent``: the request never reached Notify, so resending is safe;
-    ``maybe_sent``: it may have been stored (look the reference up before resending);
-    ``rate``: the per-minute rate limit; ``final``: retrying cannot help.
-    """
-    status = error.response.status_code if error.response is not None else None
-    if status is None:
-        cause = error.__cause__
-        if isinstance(cause, requests.exceptions.ConnectTimeout):
-            return "not_sent"
-        if isinstance(cause, requests.exceptions.ConnectionError) and "refused" in str(cause).lower():
-            return "not_sent"
-        return "maybe_sent"
-    if status == 429:
-        return "rate" if _notify_error_names(error) != ["TooManyRequestsError"] else "final"
-    if status >= 500:
-        return "maybe_sent"
-    return "final"
-
-
-def _notify_errors(error: APIError) -> list[dict[str, Any]]:
-    message = error.message
-    if isinstance(message, list):
-        return [m for m in message if isinstance(m, dict)]
-    return [{"error": "HTTPError", "message": str(message)}]
-
-
-def _notify_error_names(error: APIError) -> list[str]:
-    return [str(e.get("error")) for e in _notify_errors(error)]
-
-
-def map_notify_error(error: APIError, email: OutgoingEmail, key: str | None) -> EmailError:
-    """Turn Notify's refusal into the error class a caller can act on."""
-    errors = _notify_errors(error)
-    status = error.status_code
-    text = "; ".join(f"{e.get('error')}: {e.get('message')}" for e in errors)
-    where = f"(reference {email.reference}, template {email.template_name or email.template_id})"
-    kwargs: dict[str, Any] = {
-        "status_code": status,
-        "notify_errors": errors,
-        "reference": email.reference,
-    }
-    if status == 403:
-        fix = (
-            "Make the server clock accurate (NTP)."
-            if "clock" in text
-            else "Check DM_NOTIFY_KEY is the whole key, not revoked, and belongs to the "
-            f"Notify at DM_NOTIFY_BASE_URL. Key in use: {key_name(key)}."
-        )
-        return EmailAuthError(f"Notify refused the API key {where}: {text}. {fix}", **kwargs)
-    if status == 429:
-        return EmailRateLimitError(
-            f"Notify's limit was reached {where}: {text}. Send later; the per-minute limit "
-            "refills continuously, the daily limit at midnight UTC.",
-            **kwargs,
-        )
-    if any(m in text for m in _RECIPIENT_MESSAGES):
-        return RecipientNotAllowedError(
-            f"Notify refused the recipient {where}: {text}. With a team key, or a live key "
-            "while the service is in trial mode, the address must be in the service's team "
-            "or guest list: add it in Notify, or use a test key.",
-            **kwargs,
-        )
-    if "email_address" in text or "InvalidEmailError" in text:
-        return EmailInvalidError(f"Notify refused the address {where}: {text}.", **kwargs)
-    if any(m in text for m in _TEMPLATE_MESSAGES):
-        return EmailTemplateError(
-            f"Notify refused the template or personalisation {where}: {text}. Check "
-            "DM_NOTIFY_TEMPLATES and the personalisation the template expects.",
-            **kwargs,
-        )
-    if status == 404:
-        return EmailRequestError(
-            f"Notify answered 404 {where}: {text}. Check DM_NOTIFY_BASE_URL is the API root.",
-            **kwargs,
-        )
-    return EmailRequestError(f"Notify refused the email {where}: {status} {text}.", **kwargs)
-
 
 def _parse_notify_time(value: Any) -> datetime | None:
     try:
@@ -158,7 +54,11 @@ def _parse_notify_time(value: Any) -> datetime | None:
 
 
 class NotifyBackend:
-    """Send through Notify. One client per thread: the client is not thread-safe."""
+    """Send through Notify. One client per thread: the client is not thread-safe.
+
+    :param sleep: and ``clock`` (monotonic seconds) drive the retry loop; tests pass a
+        fake pair so that waiting costs no time.
+    """
 
     name = "notify"
 
@@ -170,14 +70,12 @@ class NotifyBackend:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        client_class: type[NotificationsAPIClient] = NotificationsAPIClient,
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url
         self._retry = retry
         self._sleep = sleep
         self._clock = clock
-        self._client_class = client_class
         self._local = threading.local()
 
     @property
@@ -185,26 +83,32 @@ class NotifyBackend:
         """This thread's Notify client (each has its own connection pool)."""
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._client_class(
+            client = NotificationsAPIClient(  # type: ignore[no-untyped-call]
                 self._api_key, base_url=self._base_url, timeout=self._retry.timeout
             )
             self._local.client = client
         return client
 
-    def find_sent(self, reference: str) -> Mapping[str, Any] | None:
-        """The newest notification with ``reference`` that counts as sent, if any."""
-        try:
-            found = self._find(reference, since=None)
-        except APIError as error:
-            raise EmailUnavailableError(
-                f"Could not ask Notify whether reference {reference} was already sent "
-                f"({error.status_code}); nothing was sent. Try again later.",
-                reference=reference,
-                status_code=error.status_code,
-            ) from error
-        return found
+    # -- one step at a time (the outbox worker uses these) ---------------------------
 
-    def _find(self, reference: str, since: datetime | None) -> Mapping[str, Any] | None:
+    def post(self, email: OutgoingEmail) -> Attempt:
+        """POST the email once and say what happened. Never raises for Notify's answers."""
+        try:
+            response = self.client.send_email_notification(  # type: ignore[no-untyped-call]
+                email.to,
+                email.template_id,
+                personalisation=dict(email.personalisation) if email.personalisation else None,
+                reference=email.reference,
+                email_reply_to_id=email.reply_to_id,
+            )
+        except APIError as error:
+            return classify_failure(error, email, self._api_key, self._retry.in_flight_bound)
+        return Attempt(Outcome.SENT, response=dict(response), status_code=201)
+
+    def lookup(self, reference: str, since: datetime | None = None) -> Mapping[str, Any] | None:
+        """The newest notification with ``reference`` that counts as sent (created after
+        ``since``, less a little clock skew), or None. Raises ``APIError`` when Notify
+        could not be asked: then nothing is known."""
         response = self.client.get_all_notifications(reference=reference)  # type: ignore[no-untyped-call]
         for notification in response.get("notifications", []):
             if notification.get("status") not in _SENT_STATUSES:
@@ -215,76 +119,140 @@ class NotifyBackend:
             return dict(notification)
         return None
 
-    def send(self, email: OutgoingEmail) -> Mapping[str, Any]:
-        policy = self._retry
-        started = self._clock()
-        started_at = datetime.now(UTC)
-        maybe_sent = False
-        last_error: APIError | None = None
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                if maybe_sent:
-                    found = self._find(email.reference, since=started_at)
-                    if found is not None:
-                        logger.info(
-                            "Notify had stored email with ref %s after a lost response; not resending",
-                            email.reference,
-                            extra={"ref": email.reference, "email_address": email.to_hash},
-                        )
-                        return found
-                return dict(
-                    self.client.send_email_notification(  # type: ignore[no-untyped-call]
-                        email.to,
-                        email.template_id,
-                        personalisation=dict(email.personalisation) if email.personalisation else None,
-                        reference=email.reference,
-                        email_reply_to_id=email.reply_to_id,
-                    )
-                )
-            except APIError as error:
-                kind = _failure_kind(error)
-                if kind == "final":
-                    raise map_notify_error(error, email, self._api_key) from error
-                maybe_sent = maybe_sent or kind == "maybe_sent"
-                last_error = error
-            delay = backoff_delay(attempt, policy)
-            elapsed = self._clock() - started
-            if attempt >= policy.max_attempts or elapsed + delay > policy.deadline:
-                break
-            logger.warning(
-                "Notify send attempt %s for ref %s failed (%s); retrying in %.2fs",
-                attempt,
-                email.reference,
-                last_error.status_code,
-                delay,
-                extra={"ref": email.reference, "email_address": email.to_hash},
-            )
-            self._sleep(delay)
-        raise self._give_up(email, last_error, attempt, maybe_sent)
+    # -- the backend protocol ------------------------------------------------------
 
-    def _give_up(
-        self, email: OutgoingEmail, error: APIError | None, attempts: int, maybe_sent: bool
-    ) -> EmailError:
-        assert error is not None  # the loop only ends after a failure
-        if _failure_kind(error) == "rate":
-            return map_notify_error(error, email, self._api_key)
-        if maybe_sent:
-            return EmailOutcomeUnknownError(
-                f"Notify did not answer reliably after {attempts} attempts (reference "
-                f"{email.reference}, last status {error.status_code}) and it could not be "
-                "confirmed whether the email was stored. Retry later with the same reference "
-                "and allow_resend=False: the reference is looked up first, so it is not sent twice.",
+    def find_sent(self, reference: str) -> Mapping[str, Any] | None:
+        """The newest notification with ``reference`` that counts as sent, if any."""
+        try:
+            return self.lookup(reference)
+        except APIError as error:
+            raise EmailUnavailableError(
+                f"Could not ask Notify whether reference {reference} was already sent "
+                f"({error.status_code}); nothing was sent. Try again later.",
+                reference=reference,
                 status_code=error.status_code,
-                notify_errors=_notify_errors(error),
-                reference=email.reference,
+            ) from error
+
+    def send(self, email: OutgoingEmail) -> Mapping[str, Any]:
+        """Send with retries, in this thread. See the module's rules."""
+        return _SyncSend(self, email).run()
+
+
+class _SyncSend:
+    """One synchronous send: attempts, waits and lookups within the retry policy."""
+
+    def __init__(self, backend: NotifyBackend, email: OutgoingEmail) -> None:
+        self.backend = backend
+        self.email = email
+        self.policy = backend._retry
+        self.clock = backend._clock
+        self.started = self.clock()
+        self.started_at = datetime.now(UTC)
+        self.attempts = 0
+        self.lookups = 0
+        self.last: Attempt | None = None
+        # While an unclear attempt may still reach Notify: when a lookup that finds
+        # nothing proves it did not (monotonic seconds).
+        self.unclear_until: float | None = None
+
+    def run(self) -> Mapping[str, Any]:
+        while True:
+            if self.unclear_until is not None:
+                found = self._look_up()
+                if found is not None:
+                    return found
+                if self.clock() >= self.unclear_until and self._last_lookup_ok:
+                    self.unclear_until = None  # proved not stored: a resend is safe
+                elif not self._wait():
+                    raise self._outcome_unknown()
+                continue
+            if self.attempts >= self.policy.max_attempts or (self.attempts and self._time_left() <= 0):
+                raise self._give_up()
+            self.attempts += 1
+            began = self.clock()
+            attempt = self.backend.post(self.email)
+            self.last = attempt
+            if attempt.outcome is Outcome.SENT:
+                assert attempt.response is not None
+                return attempt.response
+            if attempt.outcome in (Outcome.FAILED, Outcome.DAILY_LIMITED):
+                assert attempt.error is not None
+                raise attempt.error
+            if attempt.outcome is Outcome.MAYBE_SENT:
+                self.unclear_until = began + attempt.settles_after
+            if self.attempts < self.policy.max_attempts or self.unclear_until is not None:
+                self._log_retry(attempt)
+                if not self._wait() and self.unclear_until is None:
+                    raise self._give_up()
+
+    _last_lookup_ok = False
+
+    def _look_up(self) -> Mapping[str, Any] | None:
+        self.lookups += 1
+        try:
+            found = self.backend.lookup(self.email.reference, since=self.started_at)
+        except APIError:
+            self._last_lookup_ok = False
+            return None
+        self._last_lookup_ok = True
+        if found is not None:
+            logger.info(
+                "Notify had stored email with ref %s after an unclear attempt; not resending",
+                self.email.reference,
+                extra={"ref": self.email.reference, "email_address": self.email.to_hash},
             )
+        return found
+
+    def _time_left(self) -> float:
+        return self.policy.deadline - (self.clock() - self.started)
+
+    def _wait(self) -> bool:
+        """Back off before the next step; False when the deadline leaves no time."""
+        delay = backoff_delay(self.attempts + self.lookups, self.policy)
+        if delay > self._time_left():
+            return False
+        self.backend._sleep(delay)
+        return True
+
+    def _log_retry(self, attempt: Attempt) -> None:
+        logger.warning(
+            "Notify send attempt %s for ref %s failed (%s)%s",
+            self.attempts,
+            self.email.reference,
+            attempt.status_code or attempt.error_class,
+            "; looking it up before any resend" if attempt.outcome is Outcome.MAYBE_SENT else "; retrying",
+            extra={"ref": self.email.reference, "email_address": self.email.to_hash},
+        )
+
+    def _give_up(self) -> EmailError:
+        last = self.last
+        assert last is not None  # the loop gives up only after an attempt
+        if last.outcome is Outcome.RATE_LIMITED and last.error is not None:
+            return last.error
+        if self.unclear_until is not None:
+            return self._outcome_unknown()
+        reached = last.status_code is not None or last.outcome is Outcome.MAYBE_SENT
+        what = "did not accept the email" if reached else "could not be reached"
         return EmailUnavailableError(
-            f"Notify could not be reached after {attempts} attempts (reference "
-            f"{email.reference}, last status {error.status_code}); nothing was sent. Check "
-            "DM_NOTIFY_BASE_URL and try again later.",
-            status_code=error.status_code,
-            notify_errors=_notify_errors(error),
-            reference=email.reference,
+            f"Notify {what} after {self.attempts} attempts (reference "
+            f"{self.email.reference}, last failure {last.status_code or last.error_class}); "
+            "nothing was sent. Check DM_NOTIFY_BASE_URL and try again later.",
+            status_code=last.status_code,
+            notify_errors=last.error.notify_errors if last.error else (),
+            reference=self.email.reference,
+        )
+
+    def _outcome_unknown(self) -> EmailError:
+        last = self.last
+        assert last is not None
+        return EmailOutcomeUnknownError(
+            f"Notify did not answer clearly after {self.attempts} attempts (reference "
+            f"{self.email.reference}, last failure {last.status_code or last.error_class}), and "
+            "it could not yet be confirmed whether the email was stored. It was not sent "
+            "again, because a delayed request may still arrive. Retry in a few minutes with "
+            "the same reference and allow_resend=False: the reference is looked up first, so "
+            "it is not sent twice.",
+            status_code=last.status_code,
+            notify_errors=last.error.notify_errors if last.error else (),
+            reference=self.email.reference,
         )
