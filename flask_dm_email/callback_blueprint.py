@@ -23,6 +23,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException
 
 from .hashing import hash_string
 from .receipt_schemas import FAILURE_STATUSES, KNOWN_STATUSES, ComplaintSchema, DeliveryReceiptSchema
@@ -93,28 +94,70 @@ def _authorised(tokens: tuple[str, ...]) -> bool:
     return matched
 
 
-def _read(schema: Schema) -> dict[str, Any] | tuple[Response, int]:
-    """Authenticate, bound, parse and validate the body; or the error reply."""
+class CallbackRejected(Exception):
+    """A request the blueprint refuses; answered as JSON by :func:`_rejected`."""
+
+    def __init__(self, status: int, message: str, errors: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: with ``{"status": "delivered", "status":
+    "permanent-failure"}`` nobody can say which status Notify meant."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CallbackRejected(400, f"The body repeats the key {key!r}.")
+        result[key] = value
+    return result
+
+
+def read_payload(schema: Schema) -> dict[str, Any]:
+    """Authenticate, bound, parse and validate the body, or raise
+    :class:`CallbackRejected` with the status to answer."""
     if not _authorised(get_state().settings.callback_tokens):
-        return _reply(401, "Missing or wrong bearer token in the Authorization header.")
+        raise CallbackRejected(401, "Missing or wrong bearer token in the Authorization header.")
+    too_large = f"The body is larger than {MAX_BODY_BYTES} bytes."
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        return _reply(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+        raise CallbackRejected(413, too_large)
     raw = request.stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
-        return _reply(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+        raise CallbackRejected(413, too_large)
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_no_repeated_keys)
     except (ValueError, RecursionError):
-        return _reply(400, "The body is not valid JSON.")
+        raise CallbackRejected(400, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
-        return _reply(400, "The body must be a JSON object.")
+        raise CallbackRejected(400, "The body must be a JSON object.")
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
         fields_at_fault = ", ".join(sorted(map(str, messages)))
-        return _reply(400, f"Invalid fields: {fields_at_fault}.", errors=messages)
+        raise CallbackRejected(400, f"Invalid fields: {fields_at_fault}.", messages) from None
     return loaded
+
+
+@blueprint.errorhandler(CallbackRejected)
+def _rejected(error: CallbackRejected) -> tuple[Response, int]:
+    extra = {"errors": error.errors} if error.errors is not None else {}
+    return _reply(error.status, error.message, **extra)
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> tuple[Response, int]:
+    return _reply(error.code or 500, error.description or error.name)
+
+
+@blueprint.errorhandler(Exception)
+def _unexpected(error: Exception) -> tuple[Response, int]:
+    # Whatever escapes a view is still answered in JSON, and with a 5xx so Notify retries.
+    # The message and traceback may quote the body (an address): log only the class.
+    logger.error("Notify callback: unexpected %s; answering 500 so Notify retries.", type(error).__name__)
+    return _reply(500, "The app could not handle this callback; Notify will retry it.")
 
 
 def _redact(text: str, address: str, hashed: str) -> str:
@@ -156,9 +199,7 @@ def delivery_receipt() -> tuple[Response, int]:
     """Take one delivery receipt: log it, send signals, deactivate on permanent failure."""
     if request.method != "POST":
         return _method_not_allowed()
-    receipt = _read(_RECEIPT_SCHEMA)
-    if isinstance(receipt, tuple):
-        return receipt
+    receipt = read_payload(_RECEIPT_SCHEMA)
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     address, status_name, reference = receipt["to"], receipt["status"], receipt["reference"]
     hashed = hash_string(address)
@@ -202,9 +243,7 @@ def complaint() -> tuple[Response, int]:
     """Take one complaint: log it, send ``complaint_received``, call the app's hook."""
     if request.method != "POST":
         return _method_not_allowed()
-    payload = _read(_COMPLAINT_SCHEMA)
-    if isinstance(payload, tuple):
-        return payload
+    payload = read_payload(_COMPLAINT_SCHEMA)
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     hashed = hash_string(payload["to"])
     logger.warning(

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields
 
+from .addresses import is_valid_email_address
 from .formats import is_uuid
 
 __all__ = [
@@ -53,6 +54,17 @@ class _Text(fields.String):
         return text
 
 
+class _Address(fields.String):
+    """An email address Notify would accept: anything else (60 KB of text, a surrogate)
+    cannot be a receipt Notify sent, and must never reach a hook that deactivates."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_valid_email_address(text):
+            raise ValidationError("Not an email address.")
+        return text
+
+
 class DeliveryReceiptSchema(Schema):
     """A delivery receipt (Notify API docs, "Callbacks"; NOTIFY_API.md §8.2)."""
 
@@ -61,7 +73,7 @@ class DeliveryReceiptSchema(Schema):
 
     id = fields.String(required=True, validate=_uuid)
     reference = fields.String(allow_none=True, load_default=None)
-    to = _Text(required=True)
+    to = _Address(required=True)
     status = _Text(required=True)
     created_at = fields.String(required=True)
     completed_at = fields.String(allow_none=True, load_default=None)
@@ -80,5 +92,5 @@ class ComplaintSchema(Schema):
     notification_id = fields.String(required=True, validate=_uuid)
     complaint_id = fields.String(required=True, validate=_uuid)
     reference = fields.String(allow_none=True, load_default=None)
-    to = _Text(required=True)
+    to = _Address(required=True)
     complaint_date = fields.String(required=True)
