@@ -44,20 +44,56 @@ def missing_personalisation(values: Mapping[str, Any], *texts: str) -> list[str]
     return [name for name in placeholder_names(*texts) if values.get(insensitive_key(name)) is None]
 
 
-def _format_value(value: Any) -> str:
-    # Lists become Markdown bullet lists, as Notify renders them in emails.
-    if isinstance(value, list):
-        items = [str(item) for item in value if item is not None and str(item) != ""]
-        if not items:
-            return ""
-        if len(items) == 1:
-            return items[0]
-        return "\n\n" + "\n".join(f"* {item}" for item in items) + "\n"
-    return str(value)
+# What Notify strips from each list item (``strip_and_remove_obscure_whitespace``).
+_OBSCURE_WHITESPACE = "\u180e\u200b\u200c\u200d\u2060\ufeff\u2028\u2029\u00a0\u202f"
+_EDGE_WHITESPACE = " \t\n\r\x0b\x0c"
 
 
-def fill(text: str, values: Mapping[str, Any]) -> str:
-    """Replace every placeholder whose value is present; leave the others as they are."""
+def _list_items(value: list[Any]) -> list[str]:
+    items = []
+    for item in value:
+        if item is None:
+            continue
+        text = str(item)
+        for char in _OBSCURE_WHITESPACE:
+            text = text.replace(char, "")
+        text = text.strip(_EDGE_WHITESPACE)
+        if text:
+            items.append(text)
+    return items
+
+
+def joined_list(items: list[str]) -> str:
+    """Notify's prose list: ``a``, ``a and b``, ``a, b and c``."""
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _format_value(value: Any, markdown_lists: bool) -> str:
+    if not isinstance(value, list):
+        return str(value)
+    items = _list_items(value)
+    if not items:
+        return ""
+    if markdown_lists:
+        # A bulleted list after a blank line, even for one item; what follows the
+        # placeholder carries on straight after the last item, as in Notify.
+        return "\n\n" + "\n".join(f"* {item}" for item in items)
+    return joined_list(items)
+
+
+def _shows_conditional(value: Any) -> bool:
+    # Notify's str2bool: falsy values hide, else the text as given (unstripped) decides.
+    return bool(value) and str(value).lower() in _TRUTHY
+
+
+def fill(text: str, values: Mapping[str, Any], *, markdown_lists: bool = True) -> str:
+    """Replace every placeholder whose value is present; leave the others as they are.
+
+    Lists become Markdown bullets in bodies (``markdown_lists``) and "a, b and c"
+    in subjects.
+    """
 
     def replace(match: re.Match[str]) -> str:
         inner = match.group(1)
@@ -66,9 +102,8 @@ def fill(text: str, values: Mapping[str, Any]) -> str:
         if value is None:
             return match.group(0)
         if "??" in inner:
-            shown = str(value).strip().lower() in _TRUTHY
-            return inner.split("??", 1)[1] if shown else ""
-        return _format_value(value)
+            return inner.split("??", 1)[1] if _shows_conditional(value) else ""
+        return _format_value(value, markdown_lists)
 
     return _PLACEHOLDER.sub(replace, text)
 
@@ -90,7 +125,7 @@ def smart_quotes(text: str) -> str:
 
 def render_subject(subject: str, values: Mapping[str, Any]) -> str:
     """Fill a subject and normalise it as Notify does: whitespace, quotes, en dashes."""
-    filled = " ".join(fill(subject, values).split())
+    filled = " ".join(fill(subject, values, markdown_lists=False).split())
     return _HYPHEN_BETWEEN_SPACES.sub("\u2013", smart_quotes(filled))
 
 

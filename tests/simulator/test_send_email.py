@@ -209,12 +209,34 @@ def test_conditional_placeholders(sim: SimulatorServer, client: NotificationsAPI
     template = sim.add_template(name="T", subject="S", body="Start ((urgent??Act now.)) ((later??Later.))end")
     response = client.send_email_notification("a@example.com", template, {"urgent": "yes", "later": "no"})
     assert response["content"]["body"] == "Start Act now. end"
+    # Notify does not strip the value: " yes" does not show the text.
+    spaced = client.send_email_notification("a@example.com", template, {"urgent": " yes", "later": "True"})
+    assert spaced["content"]["body"] == "Start  Later.end"
 
 
 def test_list_values_become_bullets(sim: SimulatorServer, client: NotificationsAPIClient) -> None:
     template = sim.add_template(name="T", subject="S", body="Items:((items))")
     response = client.send_email_notification("a@example.com", template, {"items": ["one", "two"]})
     assert response["content"]["body"] == "Items:\n\n* one\n* two"
+
+
+@pytest.mark.parametrize(
+    ("items", "body", "subject"),
+    [
+        (["a", "b"], "Items:\n\n* a\n* b\nNext", "Hi a and b"),
+        (["a", "b", "c"], "Items:\n\n* a\n* b\n* c\nNext", "Hi a, b and c"),
+        (["a"], "Items:\n\n* a\nNext", "Hi a"),
+        ([" a ", None, "", "\u200b", True], "Items:\n\n* a\n* True\nNext", "Hi a and True"),
+        ([], "Items:\nNext", "Hi"),
+    ],
+)
+def test_lists_as_notify_fills_them(sim: SimulatorServer, client: NotificationsAPIClient, items: list[Any],
+                                    body: str, subject: str) -> None:
+    # notifications-utils' Field: bullets with no blank line after them in the body, prose in the subject.
+    template = sim.add_template(name="T", subject="Hi ((items))", body="Items:((items))\nNext")
+    response = client.send_email_notification("a@example.com", template, {"items": items})
+    assert response["content"]["body"] == body
+    assert response["content"]["subject"] == subject
 
 
 def test_subjects_are_normalised(sim: SimulatorServer, client: NotificationsAPIClient) -> None:
