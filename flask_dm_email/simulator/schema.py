@@ -8,7 +8,6 @@ then ``additionalProperties``.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from .addresses import is_valid_email_address
 from .jsonio import ApiError
+from .uri import is_https_url
 
 NOTIFICATION_STATUSES = (
     "cancelled", "created", "sending", "sent", "delivered", "pending", "failed",
@@ -26,7 +26,6 @@ NOTIFICATION_STATUSES = (
 )
 TEMPLATE_TYPE_CHOICES = ("sms", "email", "letter")
 
-_HTTPS_URI = re.compile(r"^https[A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
 _ISO8601_DOC = "https://en.wikipedia.org/wiki/ISO_8601"
 
 
@@ -101,7 +100,7 @@ def _check_scheduled_for(value: Any) -> str | None:
 
 
 def _check_unsubscribe_url(value: Any) -> str | None:
-    if isinstance(value, str) and _HTTPS_URI.match(value):
+    if is_https_url(value):
         return None
     return "one_click_unsubscribe_url is not a valid https url"
 

@@ -57,6 +57,14 @@ def test_the_unsubscribe_url_is_echoed(client: NotificationsAPIClient, template_
     assert response["content"]["one_click_unsubscribe_url"] == "https://example.com/unsub"
 
 
+@pytest.mark.parametrize("url", ["https://example.com/%C3%BC?a=1#top", "https://[::1]:8443/u", "https:opaque",
+                                 "https://example.com/unsub\n"])
+def test_unsubscribe_urls_notify_accepts(client: NotificationsAPIClient, template_id: str, url: str) -> None:
+    response = client.send_email_notification("a@example.com", template_id, {"name": "A"},
+                                              one_click_unsubscribe_url=url)
+    assert response["content"]["one_click_unsubscribe_url"] == url
+
+
 def test_content_type_is_ignored(sim: SimulatorServer, template_id: str) -> None:
     response = call(sim, "POST", EMAIL, key=sim.api_key(), data='{"email_address": "a@example.com", '
                     f'"template_id": "{template_id}", "personalisation": {{"name": "A"}}}}',
@@ -116,6 +124,10 @@ VALID = {"email_address": "a@example.com", "template_id": "00000000-0000-4000-80
         ({"one_click_unsubscribe_url": "www.x.com"}, "one_click_unsubscribe_url is not a valid https url"),
         ({"one_click_unsubscribe_url": "https"}, "one_click_unsubscribe_url is not a valid https url"),
         ({"one_click_unsubscribe_url": None}, "one_click_unsubscribe_url is not a valid https url"),
+        # rfc3987's URI rule, which Notify's schema uses: ASCII only, RFC 3986 characters and escapes.
+        *[({"one_click_unsubscribe_url": url}, "one_click_unsubscribe_url is not a valid https url")
+          for url in ("https://example.com/\u00fc", "https://example.com/a b", "https://example.com/%zz",
+                      "https://[1:2]/", "https://example.com/{x}")],
         ({"sanitise_content_for": "name"}, "sanitise_content_for name is not of type array, null"),
         ({"sms_sender_id": "x"}, "Additional properties are not allowed (sms_sender_id was unexpected)"),
         ({"foo": 1, "bar": 2}, "Additional properties are not allowed (bar, foo were unexpected)"),
