@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from flask import Config, Flask
 from werkzeug.serving import is_running_from_reloader
 
-from flask_dm_email.config import STAGE_ALIASES, read_raw_settings
-from flask_dm_email.keys import DEFAULT_CALLBACK_PREFIX, DM_ENVIRONMENT, DM_NOTIFY_CALLBACK_PREFIX, DM_NOTIFY_KEY
+from flask_dm_email.config import Stage, read_raw_settings
+from flask_dm_email.config_keys import DEFAULT_CALLBACK_PREFIX, DM_NOTIFY_CALLBACK_PREFIX, DM_NOTIFY_KEY
 from flask_dm_email.simulator import SimulatorServer
 
 logger = logging.getLogger("example_app")
@@ -78,8 +78,7 @@ def wanted(app: Flask) -> bool:
     if not app.config["EXAMPLE_EMBEDDED_SIMULATOR"]:
         return False
     raw, _, _ = read_raw_settings(app.config, os.environ, testing=app.testing)
-    stage = str(raw.values.get(DM_ENVIRONMENT) or ("test" if app.testing else "development")).strip().lower()
-    return STAGE_ALIASES.get(stage, stage) == "development" and not raw.values.get(DM_NOTIFY_KEY)
+    return raw.stage is Stage.DEVELOPMENT and not raw.values.get(DM_NOTIFY_KEY)
 
 
 def callback_url(app: Flask) -> str:

@@ -1,10 +1,9 @@
-"""Stage-aware settings: where each key is read from, how it is validated, and the
-rules each stage enforces.
+"""Stage-aware settings: validate what :mod:`~flask_dm_email.config_sources` read, apply
+the rules of :mod:`~flask_dm_email.stages`, and build one :class:`Settings`.
 
 Reading order for every key: ``app.config``, else the process environment, else (on the
-``development`` stage only) a ``.env`` file read with python-dotenv, else the default.
-The ``.env`` file is read, never written into ``os.environ``, so it cannot override a
-real environment variable and it leaves no trace on other apps in the process.
+``development`` stage only) a ``.env`` file, else the default. This module re-exports the
+stage and reading names it used to define, so existing imports keep working.
 """
 
 from __future__ import annotations
@@ -13,93 +12,57 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values, find_dotenv
 from marshmallow import ValidationError
 
 from .addresses import fold_domain, is_valid_email_address, read_address
 from .config_keys import (
     DEFAULT_CALLBACK_PREFIX,
     DEFAULT_NOTIFY_BASE_URL,
-    DM_DOTENV_PATH,
     DM_EMAIL_BACKEND,
     DM_ENVIRONMENT,
     DM_NOTIFY_ALLOWED_RECIPIENTS,
-    DM_NOTIFY_API_KEY,
     DM_NOTIFY_BASE_URL,
     DM_NOTIFY_CALLBACK_PREFIX,
     DM_NOTIFY_CALLBACK_TOKEN,
     DM_NOTIFY_KEY,
     DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
     DM_NOTIFY_TEMPLATES,
-    KEYS,
 )
+from .config_sources import RawSettings, read_raw_settings
 from .errors import EmailConfigError
 from .formats import is_uuid
 from .recipients import normalise_allow_list
 from .retry import RetryPolicy
 from .settings_schema import FIXES, SettingsSchema
+from .stages import (
+    LIVE_STAGES,
+    STAGE_ALIASES,
+    STAGE_NAMES,
+    STAGE_RULES,
+    Stage,
+    StageRule,
+    default_stage,
+    resolve_stage,
+)
+
+__all__ = [
+    "LIVE_STAGES",
+    "STAGE_ALIASES",
+    "STAGE_RULES",
+    "RawSettings",
+    "RetryPolicy",
+    "Settings",
+    "Stage",
+    "StageRule",
+    "check_stage_rules",
+    "load_settings",
+    "read_raw_settings",
+]
 
 _MIN_CALLBACK_TOKEN_LENGTH = 10  # Notify refuses shorter bearer tokens
-
-
-class Stage(StrEnum):
-    """The stages a Digital Marketplace-style service runs on."""
-
-    DEVELOPMENT = "development"
-    TEST = "test"
-    PREVIEW = "preview"
-    STAGING = "staging"
-    PRODUCTION = "production"
-
-    @property
-    def is_live(self) -> bool:
-        """Preview, staging and production: stages with a real Notify service."""
-        return self in LIVE_STAGES
-
-
-LIVE_STAGES = frozenset({Stage.PREVIEW, Stage.STAGING, Stage.PRODUCTION})
-STAGE_ALIASES = {"local": Stage.DEVELOPMENT}
-
-
-@dataclass(frozen=True)
-class StageRule:
-    """One row of the stage table in the docs (``docs/configuration.rst``).
-
-    The docs table is checked against these values by the test suite, and
-    :func:`check_stage_rules` enforces them, so the two cannot drift apart.
-    """
-
-    default_backend: str
-    key: str
-    redirect_map: str
-    allow_list: str
-    callback_token: str
-
-
-_LIVE_RULE = StageRule(
-    default_backend="notify",
-    key="required",
-    redirect_map="required (may be {} explicitly)",
-    allow_list="optional",
-    callback_token="required when callbacks are mounted",  # noqa: S106 - a rule, not a token
-)
-STAGE_RULES: Mapping[Stage, StageRule] = {
-    Stage.DEVELOPMENT: StageRule(
-        "log without a key, else notify", "optional", "optional", "optional", "optional"
-    ),
-    Stage.TEST: StageRule(
-        "memory (no network unless configured)", "ignored", "optional", "optional", "optional"
-    ),
-    Stage.PREVIEW: _LIVE_RULE,
-    Stage.STAGING: _LIVE_RULE,
-    Stage.PRODUCTION: StageRule(
-        "notify", "required", "allowed", "refused", "required when callbacks are mounted"
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -121,90 +84,6 @@ class Settings:
     dotenv_path: str | None = None
 
 
-# --- reading --------------------------------------------------------------------------
-
-
-class RawSettings:
-    """The raw value of every key and where it came from."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.sources: dict[str, str] = {}
-
-    def set(self, key: str, value: Any, source: str) -> None:
-        self.values[key] = value
-        self.sources[key] = source
-
-
-def _lookup(
-    key: str,
-    names: tuple[str, ...],
-    layers: list[tuple[str, Mapping[str, Any]]],
-    raw: RawSettings,
-) -> None:
-    for source, mapping in layers:
-        for name in names:
-            value = mapping.get(name)
-            if value is not None and value != "":
-                raw.set(key, value, source if name == key else f"{source} ({name})")
-                return
-    raw.sources[key] = "default"
-
-
-def read_raw_settings(
-    app_config: Mapping[str, Any],
-    environ: Mapping[str, str],
-    *,
-    testing: bool = False,
-) -> tuple[RawSettings, list[tuple[str, str]], str | None]:
-    """Collect raw values from config, environment and (development only) ``.env``.
-
-    Returns the raw settings, problems found while reading, and the ``.env`` path used.
-    """
-    problems: list[tuple[str, str]] = []
-    raw = RawSettings()
-    layers: list[tuple[str, Mapping[str, Any]]] = [("config", app_config), ("environment", environ)]
-    _lookup(DM_ENVIRONMENT, (DM_ENVIRONMENT,), layers, raw)
-    stage_name = str(raw.values.get(DM_ENVIRONMENT) or ("test" if testing else "development"))
-    dotenv_path: str | None = None
-    if STAGE_ALIASES.get(stage_name.strip().lower(), stage_name.strip().lower()) == "development":
-        dotenv_path = str(
-            app_config.get(DM_DOTENV_PATH) or environ.get(DM_DOTENV_PATH) or find_dotenv(usecwd=True)
-        )
-        if dotenv_path and os.path.isfile(dotenv_path):
-            dotenv = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
-            layers.append((".env", dotenv))
-            env_stage = dotenv.get(DM_ENVIRONMENT, "").strip().lower()
-            if env_stage and STAGE_ALIASES.get(env_stage, env_stage) != "development":
-                problems.append(
-                    (
-                        DM_ENVIRONMENT,
-                        f"is set to {env_stage!r} in {dotenv_path}, but .env files are only "
-                        "read on the development stage. Set DM_ENVIRONMENT in the real "
-                        "environment or in app.config instead.",
-                    )
-                )
-        else:
-            dotenv_path = None
-    for key in KEYS:
-        if key == DM_ENVIRONMENT:
-            continue
-        names = (key, DM_NOTIFY_API_KEY) if key == DM_NOTIFY_KEY else (key,)
-        _lookup(key, names, layers, raw)
-    # Both spellings of the key, with different values, is a mistake worth stopping for.
-    for source, mapping in layers:
-        primary, alias = mapping.get(DM_NOTIFY_KEY), mapping.get(DM_NOTIFY_API_KEY)
-        if primary and alias and primary != alias:
-            problems.append(
-                (
-                    DM_NOTIFY_KEY,
-                    f"and its alias DM_NOTIFY_API_KEY are both set in the {source}, to "
-                    "different keys. Set only DM_NOTIFY_KEY.",
-                )
-            )
-    return raw, problems, dotenv_path
-
-
 # --- validating -----------------------------------------------------------------------
 
 
@@ -221,19 +100,12 @@ def _schema_problems(error: ValidationError) -> list[tuple[str, str]]:
 
 def _parse_stage(value: Any, problems: list[tuple[str, str]], testing: bool) -> Stage:
     if value is None:
-        return Stage.TEST if testing else Stage.DEVELOPMENT
-    name = str(value).strip().lower()
-    name = STAGE_ALIASES.get(name, Stage.DEVELOPMENT).value if name in STAGE_ALIASES else name
-    try:
-        return Stage(name)
-    except ValueError:
-        problems.append(
-            (
-                DM_ENVIRONMENT,
-                "must be one of development (or local), test, preview, staging, production.",
-            )
-        )
+        return default_stage(testing)
+    stage = resolve_stage(value)
+    if stage is None:
+        problems.append((DM_ENVIRONMENT, f"must be one of {STAGE_NAMES}."))
         return Stage.DEVELOPMENT
+    return stage
 
 
 def _check_templates(templates: Mapping[str, str], problems: list[tuple[str, str]]) -> None:
@@ -315,18 +187,20 @@ def check_stage_rules(settings: Settings) -> list[tuple[str, str]]:
     """The stage table as code: return every violation as ``(key, message)``."""
     problems: list[tuple[str, str]] = []
     stage = settings.stage
-    if stage.is_live and settings.backend != "notify":
+    rule = STAGE_RULES[stage]
+    if stage.is_live and settings.backend != rule.default_backend:
         problems.append(
             (
                 DM_EMAIL_BACKEND,
                 f"is {settings.backend!r} on {stage.value}, which would drop every email "
-                "without sending it. Remove DM_EMAIL_BACKEND (it defaults to notify there).",
+                f"without sending it. Remove DM_EMAIL_BACKEND (it defaults to "
+                f"{rule.default_backend} there).",
             )
         )
-    if settings.backend == "notify" and not settings.notify_key:
+    if (rule.requires_key or settings.backend == "notify") and not settings.notify_key:
         where = (
             f"is required on {stage.value}"
-            if stage.is_live
+            if rule.requires_key
             else "is required when DM_EMAIL_BACKEND is notify"
         )
         problems.append(
@@ -346,7 +220,7 @@ def check_stage_rules(settings: Settings) -> list[tuple[str, str]]:
                 "loopback host such as 127.0.0.1).",
             )
         )
-    if stage in (Stage.PREVIEW, Stage.STAGING) and settings.redirects is None:
+    if rule.requires_redirect_map and settings.redirects is None:
         problems.append(
             (
                 DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
@@ -355,15 +229,15 @@ def check_stage_rules(settings: Settings) -> list[tuple[str, str]]:
                 "'example.com=success@simulator.amazonses.com', or to {} to redirect nothing.",
             )
         )
-    if stage is Stage.PRODUCTION and settings.allowed_recipients is not None:
+    if rule.refuses_allow_list and settings.allowed_recipients is not None:
         problems.append(
             (
                 DM_NOTIFY_ALLOWED_RECIPIENTS,
-                "is refused on production, where it would stop real users getting their "
+                f"is refused on {stage.value}, where it would stop real users getting their "
                 "email. Remove it from production config.",
             )
         )
-    if stage.is_live and settings.callbacks_enabled and not settings.callback_tokens:
+    if rule.requires_callback_token and settings.callbacks_enabled and not settings.callback_tokens:
         problems.append(
             (
                 DM_NOTIFY_CALLBACK_TOKEN,
@@ -424,7 +298,7 @@ def load_settings(
     notify_key = data.get("notify_key")
     backend = data.get("backend")
     if backend is None:
-        backend = _default_backend(stage, bool(notify_key))
+        backend = STAGE_RULES[stage].backend_for(bool(notify_key))
         raw.sources[DM_EMAIL_BACKEND] = f"default for {stage.value}"
     if stage is Stage.TEST and backend != "notify":
         notify_key = None  # the test stage ignores a key unless it sends through Notify
@@ -484,9 +358,3 @@ def _dedupe(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return seen
 
 
-def _default_backend(stage: Stage, has_key: bool) -> str:
-    if stage is Stage.TEST:
-        return "memory"
-    if stage is Stage.DEVELOPMENT:
-        return "notify" if has_key else "log"
-    return "notify"

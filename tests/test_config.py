@@ -403,3 +403,30 @@ class TestBaseUrlOnLiveStages:
 
     def test_development_may_use_http(self) -> None:
         assert load({"DM_NOTIFY_BASE_URL": "http://sim.internal:6011"}).notify_base_url == "http://sim.internal:6011"
+
+
+class TestStageNames:
+    @pytest.mark.parametrize(
+        ("name", "stage"),
+        [("local", "development"), (" Production ", "production"), ("STAGING", "staging"), ("prod", None)],
+    )
+    def test_one_function_reads_every_stage_name(self, name: str, stage: str | None) -> None:
+        from flask_dm_email.stages import resolve_stage
+
+        assert resolve_stage(name) == (Stage(stage) if stage else None)
+
+    def test_the_default_backend_follows_the_table(self) -> None:
+        for stage, rule in STAGE_RULES.items():
+            config: dict[str, object] = {"DM_ENVIRONMENT": stage.value, "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {}}
+            if stage.is_live:
+                config |= {"DM_NOTIFY_KEY": KEY, "DM_NOTIFY_CALLBACK_TOKEN": TOKEN}
+            assert load(config).backend == rule.backend_for(stage.is_live)
+            if stage is Stage.DEVELOPMENT:
+                assert load({**config, "DM_NOTIFY_KEY": KEY}).backend == rule.backend_for(True) == "notify"
+
+    def test_the_example_app_reads_its_stage_through_the_public_reader(self) -> None:
+        from flask_dm_email.config import read_raw_settings
+
+        raw, problems, _ = read_raw_settings({"DM_ENVIRONMENT": "local"}, {})
+        assert raw.stage is Stage.DEVELOPMENT and problems == []
+        assert read_raw_settings({}, {}, testing=True)[0].stage is Stage.TEST

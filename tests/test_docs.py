@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from flask_dm_email.config import STAGE_RULES, Stage
-from flask_dm_email.keys import KEYS
+from flask_dm_email.config_keys import KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ("default_backend", "key", "redirect_map", "allow_list", "callback_token")
