@@ -20,20 +20,9 @@ os.environ.setdefault("BENCH_LOG", str(Path(tempfile.mkdtemp()) / "receipts.log"
 
 from callback_app import TOKEN, create_app
 
-BODY = json.dumps(
-    {
-        "id": "9cdd4b8a-2d6e-4a43-9f1d-000000000001",
-        "reference": None,
-        "to": "user1@example.gov.uk",
-        "status": "delivered",
-        "created_at": "2026-05-01T10:00:00.123456Z",
-        "completed_at": "2026-05-01T10:00:05.123456Z",
-        "sent_at": "2026-05-01T10:00:01.123456Z",
-        "notification_type": "email",
-        "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a",
-        "template_version": 1,
-    }
-)
+from flask_dm_email.testing import delivery_receipt
+
+BODY = json.dumps(delivery_receipt("user1@example.gov.uk", reference=None))
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 

@@ -14,6 +14,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields
 
 from .addresses import is_valid_email_address
 from .formats import is_uuid
+from .schema_fields import NonBlankString
 
 __all__ = [
     "FAILURE_STATUSES",
@@ -44,16 +45,6 @@ class _StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class _Text(fields.String):
-    """A non-empty string."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not text:
-            raise ValidationError("Must not be empty.")
-        return text
-
-
 class _Address(fields.String):
     """An email address Notify would accept: anything else (60 KB of text, a surrogate)
     cannot be a receipt Notify sent, and must never reach a hook that deactivates."""
@@ -74,7 +65,7 @@ class DeliveryReceiptSchema(Schema):
     id = fields.String(required=True, validate=_uuid)
     reference = fields.String(allow_none=True, load_default=None)
     to = _Address(required=True)
-    status = _Text(required=True)
+    status = NonBlankString(required=True)
     created_at = fields.String(required=True)
     completed_at = fields.String(allow_none=True, load_default=None)
     sent_at = fields.String(allow_none=True, load_default=None)

@@ -30,20 +30,11 @@ from .config_keys import (
     DM_NOTIFY_TIMEOUT,
 )
 from .formats import is_notify_key
+from .schema_fields import NonBlankString
 
 BACKENDS = ("notify", "log", "memory")
 _TRUTHY = {True, "true", "True", "TRUE", "1", "yes", "on"}
 _FALSY = {False, "false", "False", "FALSE", "0", "no", "off"}
-
-
-class _Text(fields.String):
-    """A string that must not be blank once stripped."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not text.strip():
-            raise ValidationError("is empty; remove it or give it a value.")
-        return text.strip()
 
 
 class _NotifyKey(fields.Field):  # type: ignore[type-arg]
@@ -148,7 +139,9 @@ class SettingsSchema(Schema):
     redirects = _Mapping(data_key=DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS, allow_none=True)
     allowed_recipients = _StringList(data_key=DM_NOTIFY_ALLOWED_RECIPIENTS, allow_none=True)
     callback_tokens = _StringList(data_key=DM_NOTIFY_CALLBACK_TOKEN, allow_none=True)
-    callback_prefix = _Text(data_key=DM_NOTIFY_CALLBACK_PREFIX, allow_none=True)
+    callback_prefix = NonBlankString(
+        data_key=DM_NOTIFY_CALLBACK_PREFIX, allow_none=True, blank_error="is empty; remove it or give it a value."
+    )
     callbacks_enabled = fields.Boolean(
         data_key=DM_NOTIFY_CALLBACKS_ENABLED, allow_none=True, truthy=_TRUTHY, falsy=_FALSY
     )

@@ -14,6 +14,7 @@ pytest-flask's do:
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,38 @@ def record_emails(app: Flask) -> Iterator[list[OutgoingEmail]]:
 
     with email_sent.connected_to(record, app):
         yield sent
+
+
+def delivery_receipt(to: str, status: str = "delivered", **fields: Any) -> dict[str, Any]:
+    """A delivery receipt shaped as Notify posts it (keys in Notify's order), for tests of
+    a callback endpoint or a ``user_deactivator``; ``fields`` override or add keys."""
+    receipt: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "reference": "ref-123",
+        "to": to,
+        "status": status,
+        "created_at": "2026-05-01T10:00:00.123456Z",
+        "completed_at": "2026-05-01T10:00:05.123456Z",
+        "sent_at": "2026-05-01T10:00:01.123456Z",
+        "notification_type": "email",
+        "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a",
+        "template_version": 1,
+    }
+    receipt.update(fields)
+    return receipt
+
+
+def complaint(to: str, **fields: Any) -> dict[str, Any]:
+    """A complaint callback shaped as Notify posts it; ``fields`` override or add keys."""
+    body: dict[str, Any] = {
+        "notification_id": str(uuid.uuid4()),
+        "complaint_id": str(uuid.uuid4()),
+        "reference": "ref-123",
+        "to": to,
+        "complaint_date": "2026-05-01T10:00:00.123456Z",
+    }
+    body.update(fields)
+    return body
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from flask_sqlalchemy import SQLAlchemy
 from example_app.hooks import deactivate_user
 from example_app.models import AuditEvent, User, db
 from flask_dm_email import DMEmail
+from flask_dm_email.testing import complaint, delivery_receipt
 
 TOKEN = "callback-token-0123456789"
 NEW_TOKEN = "rotated-token-9876543210"
@@ -25,33 +26,12 @@ ADDRESS = "Bounced.Person@example.gov.uk"
 
 
 def make_receipt(**overrides: Any) -> dict[str, Any]:
-    """A receipt as Notify sends it (keys in Notify's order)."""
-    receipt: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "reference": "ref-123",
-        "to": ADDRESS,
-        "status": "delivered",
-        "created_at": "2026-05-01T10:00:00.123456Z",
-        "completed_at": "2026-05-01T10:00:05.123456Z",
-        "sent_at": "2026-05-01T10:00:01.123456Z",
-        "notification_type": "email",
-        "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a",
-        "template_version": 1,
-    }
-    receipt.update(overrides)
-    return receipt
+    """A receipt as Notify sends it, to ``ADDRESS`` unless overridden."""
+    return delivery_receipt(**{"to": ADDRESS, **overrides})
 
 
 def make_complaint(**overrides: Any) -> dict[str, Any]:
-    complaint: dict[str, Any] = {
-        "notification_id": str(uuid.uuid4()),
-        "complaint_id": str(uuid.uuid4()),
-        "reference": "ref-123",
-        "to": ADDRESS,
-        "complaint_date": "2026-05-01T10:00:00.123456Z",
-    }
-    complaint.update(overrides)
-    return complaint
+    return complaint(**{"to": ADDRESS, **overrides})
 
 
 @dataclass

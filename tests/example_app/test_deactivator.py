@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Flask
@@ -10,10 +9,11 @@ from flask import Flask
 from example_app.hooks import deactivate_user
 from example_app.models import AuditEvent, SentEmailRecord, User, db
 from flask_dm_email.signals import delivery_receipt_received
+from flask_dm_email.testing import delivery_receipt
 
 
 def receipt(to: str, status: str = "permanent-failure", **extra: Any) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "reference": "ref", "to": to, "status": status, **extra}
+    return delivery_receipt(to, status, **extra)
 
 
 def add_user(address: str, *, active: bool = True) -> User:
