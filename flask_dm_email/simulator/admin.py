@@ -164,8 +164,9 @@ def messages() -> Response:
 
 
 def message(notification_id: str) -> Response:
-    """One stored email."""
-    found = current_state().message(notification_id)
+    """One stored email, with ``html_body``: the HTML Notify would send."""
+    state = current_state()
+    found = state.message(notification_id)
     if found is None:
         raise AdminError(404, f"no message with id {notification_id}")
-    return json_response(found)
+    return json_response({**found, "html_body": state.message_html(notification_id)})

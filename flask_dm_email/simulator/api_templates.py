@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from .email_html import render_html_body
 from .jsonio import bad_request, json_response, no_result_found, parse_json, validation_error
-from .markdown import render_email_html
 from .models import Template, TemplateVersion
 from .schema import is_uuid, validate_preview, validate_templates_query
 from .state import current_state
@@ -104,7 +104,7 @@ def preview_template(template_id: str) -> Response:
     filled = render_body(content.body, values)
     return json_response({
         "body": filled,
-        "html": render_email_html(filled) if template.type == "email" else None,
+        "html": render_html_body(content.body, body.get("personalisation") or {}) if template.type == "email" else None,
         "id": template.id,
         "postage": None,
         "subject": None if template.type == "sms" else render_subject(content.subject, values),

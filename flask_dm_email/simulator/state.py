@@ -19,6 +19,7 @@ from flask import current_app
 from .callbacks import CALLBACK_STATUSES, CallbackSender, complaint_payload, delivery_status_payload
 from .config import SimulatorConfig, SimulatorConfigError, parse_api_key, parse_service, parse_template
 from .delivery import decide_outcome
+from .email_html import render_html_body
 from .faults import LIMITER_KNOBS, Faults, check_knobs
 from .limits import Clock, DailyCounter, RateLimiter
 from .models import KEY_TYPES, CallbackConfig, Complaint, Document, Notification, Service, Template
@@ -280,6 +281,20 @@ class SimulatorState:
                 if message_matches(view, filters):
                     found.append(view)
             return found
+
+    def message_html(self, notification_id: str) -> str | None:
+        """The HTML body Notify would send for a stored notification (rendered on demand: big bodies are slow)."""
+        with self.lock:
+            notification = self.notifications.get(notification_id)
+            if notification is None:
+                return None
+            service = self.services.get(notification.service_id)
+            template = service.templates.get(notification.template_id) if service else None
+            content = template.version(notification.template_version) if template else None
+            if content is None:
+                return None
+            body, personalisation = content.body, dict(notification.personalisation)
+        return render_html_body(body, personalisation)
 
     def message(self, notification_id: str) -> dict[str, Any] | None:
         """The inbox view of one notification, or ``None``."""

@@ -1,18 +1,19 @@
 """Notify's template language: ``((placeholders))``, conditionals and subjects.
 
 Produces the *Markdown source* with values filled in (what the API returns as
-``body``); :mod:`.markdown` turns that into HTML for the inbox and previews.
+``body``); :mod:`.email_html` turns a template into the HTML Notify sends.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from .typography import nice_typography, normalise_whitespace
 
 _PLACEHOLDER = re.compile(r"\(\(([^()]+)\)\)")
 _TRUTHY = {"yes", "y", "true", "t", "1", "include", "show"}
-_HYPHEN_BETWEEN_SPACES = re.compile(r"(?<=\s)-{1,2}(?=\s)")
 
 
 def insensitive_key(name: str) -> str:
@@ -88,11 +89,12 @@ def _shows_conditional(value: Any) -> bool:
     return bool(value) and str(value).lower() in _TRUTHY
 
 
-def fill(text: str, values: Mapping[str, Any], *, markdown_lists: bool = True) -> str:
+def fill(text: str, values: Mapping[str, Any], *, markdown_lists: bool = True,
+         escape: Callable[[str], str] = str) -> str:
     """Replace every placeholder whose value is present; leave the others as they are.
 
     Lists become Markdown bullets in bodies (``markdown_lists``) and "a, b and c"
-    in subjects.
+    in subjects. ``escape`` is applied to each value put in (not to conditional text).
     """
 
     def replace(match: re.Match[str]) -> str:
@@ -103,30 +105,14 @@ def fill(text: str, values: Mapping[str, Any], *, markdown_lists: bool = True) -
             return match.group(0)
         if "??" in inner:
             return inner.split("??", 1)[1] if _shows_conditional(value) else ""
-        return _format_value(value, markdown_lists)
+        return escape(_format_value(value, markdown_lists))
 
     return _PLACEHOLDER.sub(replace, text)
 
 
-def smart_quotes(text: str) -> str:
-    """Curl straight quotes the way a typographer would (opening after space or start)."""
-    result: list[str] = []
-    for index, char in enumerate(text):
-        previous = text[index - 1] if index else " "
-        opening = previous.isspace() or previous in "([{\u2018\u201c"
-        if char == "'":
-            result.append("\u2018" if opening else "\u2019")
-        elif char == '"':
-            result.append("\u201c" if opening else "\u201d")
-        else:
-            result.append(char)
-    return "".join(result)
-
-
 def render_subject(subject: str, values: Mapping[str, Any]) -> str:
-    """Fill a subject and normalise it as Notify does: whitespace, quotes, en dashes."""
-    filled = " ".join(fill(subject, values, markdown_lists=False).split())
-    return _HYPHEN_BETWEEN_SPACES.sub("\u2013", smart_quotes(filled))
+    """Fill a subject and normalise it as Notify does: quotes, en dashes, then whitespace."""
+    return normalise_whitespace(nice_typography(fill(subject, values, markdown_lists=False)))
 
 
 def render_body(body: str, values: Mapping[str, Any]) -> str:

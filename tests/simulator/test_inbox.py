@@ -9,7 +9,6 @@ import requests
 from notifications_python_client import NotificationsAPIClient
 
 from flask_dm_email.simulator import SimulatorServer
-from flask_dm_email.simulator.markdown import render_email_html
 
 
 class Page(HTMLParser):
@@ -107,25 +106,3 @@ def test_json_views(sim: SimulatorServer, client: NotificationsAPIClient, sent: 
     assert one["template"]["name"] == "Application" and one["key_type"] == "test"
     assert requests.get(f"{sim.url}/_simulator/messages/nope", timeout=5).status_code == 404
     assert sim.messages(to="READER@example.com")[0]["id"] == sent
-
-
-@pytest.mark.parametrize(
-    ("markdown", "html"),
-    [
-        ("Hello\nthere", "<p>Hello<br>\nthere</p>"),
-        ("# Title", "<h2>Title</h2>"),
-        ("## Sub", "<h3>Sub</h3>"),
-        ("- a\n- b", "<ul><li>a</li><li>b</li></ul>"),
-        ("\u2022 a", "<ul><li>a</li></ul>"),
-        ("1. a\n2. b", "<ol><li>a</li><li>b</li></ol>"),
-        ("^ inset\n^ more", '<blockquote class="inset">inset<br>\nmore</blockquote>'),
-        ("***", "<hr>"),
-        ("see www.gov.uk.", '<p>see <a href="http://www.gov.uk">www.gov.uk</a>.</p>'),
-        ("<b>&</b>", "<p>&lt;b&gt;&amp;&lt;/b&gt;</p>"),
-        ("[x](javascript:alert(1))", "<p>[x](javascript:alert(1))</p>"),
-        ("a\\-b \\[c\\]", "<p>a-b [c]</p>"),
-        ('https://x.gov.uk/?a="b"', '<p><a href="https://x.gov.uk/?a=">https://x.gov.uk/?a=</a>&quot;b&quot;</p>'),
-    ],
-)
-def test_markdown_subset(markdown: str, html: str) -> None:
-    assert render_email_html(markdown) == html
