@@ -257,6 +257,22 @@ def test_subjects_are_normalised(sim: SimulatorServer, client: NotificationsAPIC
     assert response["content"]["subject"] == "It\u2019s nearly \u2013 \u201cdone\u201d"
 
 
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("rock 'n' roll -- it's \"live\" , really",
+         "rock \u2018n\u2019 roll \u2013 it\u2019s \u201clive\u201d, really"),
+        ("Email a@b.com's team: 'quoted'  \u2014  done", "Email a@b.com's team: \u2018quoted\u2019 \u2013 done"),
+        ("<b>'x'</b> and <a href='y'>'z'</a>", "<b>\u2018x\u2019</b> and <a href='y'>'z'</a>"),
+    ],
+)
+def test_subject_typography_is_notifys(sim: SimulatorServer, client: NotificationsAPIClient, subject: str,
+                                       expected: str) -> None:
+    # Pinned from notifications-utils' subject rendering (SmartyPants quotes, en dashes, spacing).
+    template = sim.add_template(name="T", subject=subject, body="B")
+    assert client.send_email_notification("a@example.com", template)["content"]["subject"] == expected
+
+
 def test_an_empty_message(sim: SimulatorServer, client: NotificationsAPIClient) -> None:
     template = sim.add_template(name="T", subject="S", body="((content))")
     assert bad_request(client, "a@example.com", template, {"content": ""}) == "Your message is empty."
