@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, redirect, url_for
+from flask import Blueprint, Flask, Response, redirect, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .admin import create_admin_blueprint
+from .api_notifications import register_notification_routes
+from .api_templates import register_template_routes
 from .inbox import create_inbox_blueprint
 from .jsonio import (
     METHOD_NOT_ALLOWED_MESSAGE,
@@ -20,9 +22,18 @@ from .jsonio import (
     json_response,
 )
 from .state import EXTENSION_KEY, SimulatorState
-from .v2 import create_v2_blueprint
+from .v2 import before_v2_request
 
 logger = logging.getLogger(__name__)
+
+
+def create_v2_blueprint() -> Blueprint:
+    """The ``/v2`` API: every route behind the authentication hook."""
+    blueprint = Blueprint("v2", __name__, url_prefix="/v2")
+    blueprint.before_request(before_v2_request)
+    register_notification_routes(blueprint)
+    register_template_routes(blueprint)
+    return blueprint
 
 
 def create_app(state: SimulatorState) -> Flask:

@@ -1,10 +1,14 @@
-"""The ``/v2`` blueprint: authentication and fault hooks shared by every v2 route."""
+"""Hooks and helpers shared by every ``/v2`` route: latency, authentication, the caller, the body.
+
+The route modules import this one; the blueprint itself is assembled in
+:mod:`.app`, so nothing here imports a route module.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import g, request
 
 from .auth import authenticate
 from .jsonio import bad_request, parse_json
@@ -12,19 +16,8 @@ from .models import ApiKey, Service
 from .state import current_state
 
 
-def create_v2_blueprint() -> Blueprint:
-    """Build the blueprint with every v2 route registered."""
-    from .api_notifications import register_notification_routes
-    from .api_templates import register_template_routes
-
-    blueprint = Blueprint("v2", __name__, url_prefix="/v2")
-    blueprint.before_request(_before_v2_request)
-    register_notification_routes(blueprint)
-    register_template_routes(blueprint)
-    return blueprint
-
-
-def _before_v2_request() -> None:
+def before_v2_request() -> None:
+    """Apply any latency fault, then authenticate as Notify does before anything else."""
     state = current_state()
     with state.lock:
         latency = state.faults.latency

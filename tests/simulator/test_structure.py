@@ -1,0 +1,86 @@
+"""The simulator's shape: independent of the client side, no import cycles, small modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import flask_dm_email.simulator
+
+PACKAGE = "flask_dm_email.simulator"
+ROOT = Path(flask_dm_email.simulator.__file__).parent
+MODULES = sorted(ROOT.rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join((PACKAGE, *parts))
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in it (functions too), as absolute names."""
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.add(target)
+            # "from . import defaults" imports a module, not a name.
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_simulator_imports_nothing_from_the_rest_of_the_package() -> None:
+    # It plays Notify: sharing validation or schemas with the client side would let one bug pass every test.
+    assert MODULES, "no simulator modules found"
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in MODULES
+        for name in imported_modules(path)
+        if (name == "flask_dm_email" or name.startswith("flask_dm_email."))
+        and not (name == PACKAGE or name.startswith(f"{PACKAGE}."))
+    }
+    assert not offenders, sorted(offenders)
+
+
+def test_there_are_no_import_cycles() -> None:
+    known = {module_name(path): path for path in MODULES}
+    graph = {name: {other for other in imported_modules(path) if other in known and other != name}
+             for name, path in known.items()}
+    # The package's __init__ re-exports; importing it from a submodule is not a cycle worth flagging.
+    graph = {name: edges - {PACKAGE} for name, edges in graph.items()}
+    cycles = []
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            cycles.append(" -> ".join([*visiting[visiting.index(name):], name]))
+            return
+        visiting.append(name)
+        for other in sorted(graph[name]):
+            visit(other)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+    assert not cycles, cycles
+
+
+def test_modules_stay_small() -> None:
+    long = {str(path.relative_to(ROOT)): count for path in MODULES
+            if (count := len(path.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not long, long
