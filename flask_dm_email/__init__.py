@@ -15,9 +15,11 @@ from .errors import (
     EmailRequestError,
     EmailTemplateError,
     EmailUnavailableError,
+    OutboxStateError,
     RecipientNotAllowedError,
 )
 from .extension import DMEmail
+from .outbox import QueuedEmail, queue_email
 from .sending import send_email
 from .state import get_state
 
@@ -34,10 +36,13 @@ __all__ = [
     "EmailRequestError",
     "EmailTemplateError",
     "EmailUnavailableError",
+    "OutboxStateError",
     "OutgoingEmail",
+    "QueuedEmail",
     "RecipientNotAllowedError",
     "SentEmail",
     "get_state",
     "prepare_upload",
+    "queue_email",
     "send_email",
 ]

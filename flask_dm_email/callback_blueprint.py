@@ -26,6 +26,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .hashing import hash_string
+from .outbox.receipts import apply_receipt
 from .receipt_schemas import FAILURE_STATUSES, KNOWN_STATUSES, ComplaintSchema, DeliveryReceiptSchema
 from .signals import complaint_received, delivery_receipt_received, permanent_failure, user_deactivated
 from .state import DMEmailState, get_state
@@ -211,11 +212,15 @@ def delivery_receipt() -> tuple[Response, int]:
         logger.warning(
             "Notify callback: unrecognised status %r accepted for %s (ref %s)", status_name, hashed, reference
         )
+    state = get_state(app)
+    if state.outbox is not None:
+        # The row moves forward (never back); a repeated receipt becomes an event only.
+        apply_receipt(app, state.outbox.store, receipt)
     delivery_receipt_received.send(app, receipt=receipt)
     if status_name != "permanent-failure":
         return _reply(200)
     permanent_failure.send(app, receipt=receipt)
-    hook = get_state(app).hooks.user_deactivator
+    hook = state.hooks.user_deactivator
     if hook is None:
         logger.warning(
             "Notify callback: permanent-failure for %s (ref %s) but no user_deactivator is "

@@ -34,6 +34,7 @@ from .config_keys import (
 from .config_sources import RawSettings, read_raw_settings
 from .errors import EmailConfigError
 from .formats import is_uuid
+from .outbox_settings import OutboxSettings, build_outbox_settings
 from .recipients import normalise_allow_list
 from .retry import RetryPolicy
 from .settings_schema import FIXES, SettingsSchema
@@ -80,6 +81,7 @@ class Settings:
     callback_prefix: str = DEFAULT_CALLBACK_PREFIX
     callbacks_enabled: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)
     dotenv_path: str | None = None
 
@@ -310,7 +312,9 @@ def load_settings(
         max_backoff=_or(data.get("max_backoff"), defaults.max_backoff),
         deadline=_or(data.get("deadline"), defaults.deadline),
         timeout=_or(data.get("timeout"), defaults.timeout),
+        in_flight_bound=_or(data.get("in_flight"), defaults.in_flight_bound),
     )
+    outbox = build_outbox_settings(data, stage, retry, problems)
     settings = Settings(
         stage=stage,
         backend=backend,
@@ -323,6 +327,7 @@ def load_settings(
         callback_prefix=prefix,
         callbacks_enabled=_or(data.get("callbacks_enabled"), True),
         retry=retry,
+        outbox=outbox,
         sources=dict(raw.sources),
         dotenv_path=dotenv_path,
     )

@@ -87,10 +87,16 @@ class EmailUnavailableError(EmailError):
 
 
 class EmailOutcomeUnknownError(EmailUnavailableError):
-    """A response was lost and Notify could not be asked afterwards whether the email
-    was accepted. Retry with the same reference and ``allow_resend=False``: the
-    extension looks the reference up first, so the email is not sent twice.
+    """An attempt's outcome was unclear (a timeout, a lost response, a 5xx) and it could
+    not yet be proved that Notify did not store the email, so it was not sent again.
+    Retry a few minutes later with the same reference and ``allow_resend=False``: the
+    reference is looked up first, so the email is not sent twice.
     """
+
+
+class OutboxStateError(EmailError):
+    """An outbox action does not fit the email's status now (e.g. cancelling an email
+    that is being sent); the message says what is possible."""
 
 
 __all__ = [
@@ -103,5 +109,6 @@ __all__ = [
     "EmailRequestError",
     "EmailTemplateError",
     "EmailUnavailableError",
+    "OutboxStateError",
     "RecipientNotAllowedError",
 ]

@@ -14,8 +14,11 @@ from flask.logging import default_handler, has_level_handler
 
 from .backends import EmailBackend, LogBackend, MemoryBackend
 from .config import Settings, load_settings
+from .outbox import Outbox, queue_email
+from .outbox.runtime import build_runtime
 from .recipients import RecipientPolicy
 from .sending import send_email
+from .stages import Stage
 from .state import EXTENSION_KEY, ComplaintHandler, DMEmailState, Hooks, UserDeactivator, get_state
 
 logger = logging.getLogger("flask_dm_email")
@@ -54,6 +57,10 @@ class DMEmail:
     :meth:`complaint_handler` apply to every app it serves.
     """
 
+    #: The current app's outbox: ``dm_email.outbox.get(id)``, ``.find(link=user)``,
+    #: ``.cancel(id)``, ``.retry(id)``, ``.pause()``, ``.counts()``, ``.drain()``, ...
+    outbox = Outbox()
+
     def __init__(self, app: Flask | None = None) -> None:
         self._hooks = Hooks()
         if app is not None:
@@ -85,6 +92,11 @@ class DMEmail:
             hooks=self._hooks,
         )
         app.extensions[EXTENSION_KEY] = state
+        state.outbox = build_runtime(app, settings)
+        if state.outbox is not None and settings.stage is Stage.DEVELOPMENT and settings.outbox.embedded_worker:
+            from .outbox import embedded
+
+            embedded.install(app)
         if settings.stage.value == "development" and not has_level_handler(logger):
             # As Flask does for app.logger: on a laptop, show our INFO lines (the log
             # backend's "email not sent" line above all) unless logging is configured.
@@ -129,3 +141,5 @@ class DMEmail:
 
     #: :func:`flask_dm_email.send_email`, as a method: the same function and signature.
     send_email = staticmethod(send_email)
+    #: :func:`flask_dm_email.queue_email`, as a method: the same function and signature.
+    queue_email = staticmethod(queue_email)

@@ -13,13 +13,20 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from .config_keys import (
+    DM_EMAIL_ABANDON_AFTER,
     DM_EMAIL_BACKEND,
+    DM_EMAIL_EMBEDDED_WORKER,
+    DM_EMAIL_LEASE_SECONDS,
+    DM_EMAIL_OUTBOX_URL,
+    DM_EMAIL_RETENTION_DAYS,
+    DM_EMAIL_RETRY_SCHEDULE,
     DM_ENVIRONMENT,
     DM_NOTIFY_ALLOWED_RECIPIENTS,
     DM_NOTIFY_BASE_URL,
     DM_NOTIFY_CALLBACK_PREFIX,
     DM_NOTIFY_CALLBACK_TOKEN,
     DM_NOTIFY_CALLBACKS_ENABLED,
+    DM_NOTIFY_IN_FLIGHT_SECONDS,
     DM_NOTIFY_KEY,
     DM_NOTIFY_MAX_ATTEMPTS,
     DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
@@ -112,6 +119,20 @@ class _StringList(fields.Field):  # type: ignore[type-arg]
 
 
 
+class _Schedule(fields.Field):  # type: ignore[type-arg]
+    """Seconds to wait before each retry: a list of numbers or ``5,10,60``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        try:
+            delays = tuple(float(item) for item in items)
+        except (TypeError, ValueError):
+            raise ValidationError("must be a list of seconds, e.g. 5,10,60,120.") from None
+        if not delays or not all(0 <= d <= 86400 for d in delays):
+            raise ValidationError("must be one or more delays of 0 to 86400 seconds, e.g. 5,10,60,120.")
+        return delays
+
+
 def _seconds(key: str, low: float, high: float) -> fields.Float:
     """An optional number of seconds between ``low`` and ``high``."""
     return fields.Float(
@@ -159,6 +180,21 @@ class SettingsSchema(Schema):
     backoff = _seconds(DM_NOTIFY_RETRY_BACKOFF, 0, 60)
     max_backoff = _seconds(DM_NOTIFY_RETRY_MAX_BACKOFF, 0, 300)
     deadline = _seconds(DM_NOTIFY_RETRY_DEADLINE, 0, 3600)
+    in_flight = _seconds(DM_NOTIFY_IN_FLIGHT_SECONDS, 1, 600)
+    outbox_url = NonBlankString(
+        data_key=DM_EMAIL_OUTBOX_URL, allow_none=True, blank_error="is empty; remove it or give it a value."
+    )
+    retention_days = fields.Float(
+        data_key=DM_EMAIL_RETENTION_DAYS,
+        allow_none=True,
+        validate=validate.Range(min=0, max=3650, error="must be a number of days from 0 to 3650, e.g. 7."),
+    )
+    lease_seconds = _seconds(DM_EMAIL_LEASE_SECONDS, 1, 3600)
+    abandon_after = _seconds(DM_EMAIL_ABANDON_AFTER, 1, 7 * 86400)
+    retry_schedule = _Schedule(data_key=DM_EMAIL_RETRY_SCHEDULE, allow_none=True)
+    embedded_worker = fields.Boolean(
+        data_key=DM_EMAIL_EMBEDDED_WORKER, allow_none=True, truthy=_TRUTHY, falsy=_FALSY
+    )
 
 
 # Fixes added to marshmallow's type errors, keyed by config key.
@@ -170,4 +206,5 @@ FIXES = {
     DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS: "Map domains to a safe address, e.g. "
     "example.com=success@simulator.amazonses.com.",
     DM_NOTIFY_CALLBACKS_ENABLED: "Use true or false.",
+    DM_EMAIL_EMBEDDED_WORKER: "Use true or false.",
 }

@@ -37,3 +37,16 @@ user_deactivated = _signals.signal("user-deactivated")
 #: Sent for every complaint Notify posts. Keyword payload: ``complaint`` (the validated
 #: complaint dict, including ``to``).
 complaint_received = _signals.signal("complaint-received")
+
+#: Sent when an email is written to the outbox (inside the caller's transaction when
+#: ``queue_email`` was given ``session=``). Keyword payload: ``email`` (a
+#: :class:`~flask_dm_email.outbox.QueuedEmail`, hashed address only).
+email_queued = _signals.signal("email-queued")
+
+#: Sent after every change of an outbox row's status. Keyword payloads: ``email`` (a
+#: :class:`~flask_dm_email.outbox.QueuedEmail`), ``old`` and ``new`` (status names).
+email_status_changed = _signals.signal("email-status-changed")
+
+#: Sent when the outbox needs a person: keyword payloads ``kind`` and ``details`` (a dict
+#: with no personal data).
+outbox_alert = _signals.signal("outbox-alert")

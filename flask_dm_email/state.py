@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, has_app_context
 
 from .backends import EmailBackend
 from .config import Settings
 from .recipients import RecipientPolicy
+
+if TYPE_CHECKING:
+    from .outbox.runtime import OutboxRuntime
 
 EXTENSION_KEY = "dm_email"
 
@@ -43,6 +46,8 @@ class DMEmailState:
     backend: EmailBackend
     policy: RecipientPolicy
     hooks: Hooks = field(default_factory=Hooks)
+    #: The outbox, or None on a stage without one.
+    outbox: OutboxRuntime | None = None
 
 
 def current_app_object() -> Flask:

@@ -61,8 +61,15 @@ def _equivalents() -> dict[str, list[str]]:
 EQUIVALENTS = _equivalents()
 
 
+# notifications-utils removes these from anywhere in an address before it reads it.
+NOTIFY_REMOVES = "\u180e\u200b\u200c\u200d\u2060\ufeff\u2028\u2029\u00a0\u202f"
+
+
 def notify_readings(hostname: str) -> set[str]:
     """Where an email to ``hostname`` may go: the oracle, written apart from the package."""
+    for ch in NOTIFY_REMOVES:
+        hostname = hostname.replace(ch, "")
+    hostname = hostname.strip(string.whitespace)
     readings = set()
     with contextlib.suppress(UnicodeError):
         readings.add(hostname.encode("idna").decode("ascii").lower())

@@ -1,0 +1,151 @@
+"""The durable outbox: every accepted email is a row in the app's own database before
+anything is sent, and a worker delivers it exactly once.
+
+``queue_email`` writes a row; :class:`Outbox` (``dm_email.outbox``) reads and steers
+them; :class:`~flask_dm_email.outbox.worker.Worker` delivers them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import MetaData
+
+from ..errors import EmailConfigError, OutboxStateError
+from ..state import get_state
+from . import states
+from .enqueue import notify_reference, queue_email
+from .records import QueuedEmail, status_changed
+from .runtime import OutboxRuntime
+from .tables import metadata
+
+__all__ = ["Outbox", "QueuedEmail", "queue_email", "states"]
+
+
+def _runtime() -> OutboxRuntime:
+    state = get_state()
+    if state.outbox is None:
+        raise EmailConfigError(
+            [
+                (
+                    "DM_EMAIL_OUTBOX_URL",
+                    f"is not set on {state.settings.stage.value}: this app has no outbox. Set it to "
+                    "'sqlalchemy' or a database URL.",
+                )
+            ]
+        )
+    return state.outbox
+
+
+class Outbox:
+    """``dm_email.outbox``: the current app's outbox."""
+
+    #: The tables, for Flask-Migrate/Alembic (``target_metadata``).
+    metadata: MetaData = metadata
+
+    def create_tables(self) -> None:
+        """Create the outbox tables in the outbox database if they do not exist."""
+        _runtime().store.create_tables()
+
+    def get(self, email_id: str) -> QueuedEmail | None:
+        """One row by id."""
+        row = _runtime().store.get(email_id)
+        return None if row is None else QueuedEmail.from_row(row)
+
+    def find(
+        self, *, link: object = None, reference: str | None = None, status: str | None = None,
+        batch: str | None = None, limit: int = 100,
+    ) -> list[QueuedEmail]:
+        """Rows matching every criterion given, newest first."""
+        from .enqueue import _link
+
+        criteria: dict[str, Any] = {}
+        if link is not None:
+            criteria["link_type"], criteria["link_id"] = _link(link)
+        if reference is not None:
+            criteria["reference"] = reference
+        if status is not None:
+            criteria["status"] = status
+        if batch is not None:
+            criteria["batch_id"] = batch
+        return [QueuedEmail.from_row(row) for row in _runtime().store.find(limit=limit, **criteria)]
+
+    def counts(self) -> dict[str, int]:
+        """``{status: number of rows}`` for every status that has rows."""
+        return _runtime().store.counts()
+
+    def events(self, email_id: str) -> list[dict[str, Any]]:
+        """A row's timeline: its events, oldest first (no address in any)."""
+        return [dict(e) for e in _runtime().store.events_of(email_id)]
+
+    def cancel(self, email_id: str) -> QueuedEmail:
+        """Cancel an email not yet with Notify.
+
+        :raises ~flask_dm_email.errors.OutboxStateError: when it is being sent (try again
+            in a moment) or already final.
+        """
+        return self._move(email_id, states.CANCELLED, "cancelled", only_from=states.CANCELLABLE)
+
+    def retry(self, email_id: str) -> QueuedEmail:
+        """Queue a failed email again, as a new generation with its own notify reference
+        (so the lookup never mistakes it for the first send)."""
+        runtime = _runtime()
+        row = runtime.store.get(email_id)
+        if row is None:
+            raise OutboxStateError(f"No email {email_id} in the outbox.")
+        generation = row["generation"] + 1
+        values = {
+            "generation": generation, "attempts": 0, "maybe_sent": False, "settles_at": None, "final_at": None,
+            "notify_reference": notify_reference(row["reference"], row["id"], generation),
+            "last_error_class": None, "last_status_code": None,
+        }
+        return self._move(email_id, states.QUEUED, "operator-retry", only_from={states.FAILED}, values=values)
+
+    def _move(self, email_id: str, new: str, kind: str, *, only_from: Any, values: Any = None) -> QueuedEmail:
+        from flask import current_app
+
+        store = _runtime().store
+        old, moved = store.move(email_id, new, kind=kind, only_from=only_from, values=values, delay=0.0)
+        if old is None:
+            raise OutboxStateError(f"No email {email_id} in the outbox.")
+        if moved is None:
+            hint = " It is being sent now: try again in a moment." if old == states.SENDING else ""
+            raise OutboxStateError(f"Email {email_id} is {old}, so it cannot be {kind.replace('-', ' ')}.{hint}")
+        row = store.get(email_id)
+        assert row is not None
+        email = QueuedEmail.from_row(row)
+        status_changed(current_app._get_current_object(), email, old, moved)  # type: ignore[attr-defined]
+        _runtime().wake()
+        return email
+
+    def pause(self, reason: str = "paused by an operator") -> None:
+        """Stop every worker (in every process) claiming; queueing goes on."""
+        _runtime().store.set_paused(True, reason)
+
+    def resume(self) -> None:
+        """Let workers claim again."""
+        _runtime().store.set_paused(False, "")
+        _runtime().wake()
+
+    @property
+    def paused(self) -> bool:
+        return _runtime().store.paused()
+
+    def purge(self) -> int:
+        """Clear the personal data of rows final for longer than
+        ``DM_EMAIL_RETENTION_DAYS``; how many rows."""
+        runtime = _runtime()
+        return runtime.store.purge(runtime.settings.retention_days)
+
+    def drain(self, timeout: float = 30.0, *, threads: int = 4) -> int:
+        """Deliver everything due now in this process (tests, scripts); how many rows
+        were handled. Rows scheduled for later stay queued."""
+        from flask import current_app
+
+        from .worker import Worker
+
+        worker = Worker(current_app._get_current_object(), threads=threads)  # type: ignore[attr-defined]
+        try:
+            return worker.drain(timeout)
+        finally:
+            worker.close()

@@ -1,0 +1,192 @@
+"""Deliver one claimed row: the worker's half of the send path.
+
+In order: a row whose last attempt was unclear is looked up by its unique
+``notify_reference`` first (found: it was sent; not found before it settles: wait, never
+resend); the lease is renewed, so that it outlasts the request and the time the request
+may stay in flight; one attempt is made; its outcome is recorded by compare-and-set on
+the claim token, with the next attempt scheduled in the database instead of a sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import RowMapping
+
+from ..attempts import Attempt, Outcome
+from ..backends import EmailBackend, OutgoingEmail
+from ..config import Settings
+from ..errors import EmailError
+from ..sending import make_result, report_sent
+from ..signals import email_failed
+from ..state import DMEmailState
+from . import states
+from .records import QueuedEmail, status_changed
+from .store import Store
+
+logger = logging.getLogger("flask_dm_email.outbox")
+
+# Errors that are about the sender, not the email: failing every row in turn would be
+# wrong, so the outbox pauses and says so instead.
+_SENDER_STATUS_CODES = frozenset({401, 403})
+
+
+def outgoing_email(row: Mapping[Any, Any]) -> OutgoingEmail:
+    """The email a row holds, as the backend takes it (its reference is the row's unique
+    ``notify_reference``)."""
+    return OutgoingEmail(
+        to=row["to_address"],
+        template_id=row["template_id"],
+        reference=row["notify_reference"],
+        to_hash=row["to_hash"],
+        personalisation=row["personalisation"],
+        reply_to_id=row["reply_to_id"],
+        template_name=row["template_name"],
+        redirected=bool(row["redirected"]),
+    )
+
+
+def seconds_to_midnight_utc(now: datetime | None = None) -> float:
+    """Seconds until 00:00 UTC, when Notify's daily limit resets."""
+    now = now or datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1.0, (midnight - now).total_seconds())
+
+
+def _attempt(backend: EmailBackend, email: OutgoingEmail) -> Attempt:
+    post = getattr(backend, "post", None)
+    if post is not None:
+        result: Attempt = post(email)
+        return result
+    try:  # the log and memory backends answer at once
+        return Attempt(Outcome.SENT, response=backend.send(email), status_code=201)
+    except EmailError as error:
+        return Attempt(Outcome.FAILED, error=error, error_class=type(error).__name__)
+
+
+def _lookup(backend: EmailBackend, reference: str) -> Mapping[str, Any] | None:
+    lookup = getattr(backend, "lookup", None)
+    if lookup is not None:
+        found: Mapping[str, Any] | None = lookup(reference)
+        return found
+    return backend.find_sent(reference)
+
+
+@dataclass
+class Delivery:
+    """What a worker needs to deliver rows of one app."""
+
+    app: Flask
+    state: DMEmailState
+    store: Store
+
+    @property
+    def settings(self) -> Settings:
+        return self.state.settings
+
+    def retry_delay(self, attempts: int) -> float:
+        schedule = self.settings.outbox.retry_schedule
+        return schedule[min(attempts, len(schedule)) - 1] if attempts else schedule[0]
+
+    def out_of_attempts(self, row: Mapping[Any, Any], attempts: int) -> bool:
+        return attempts > len(self.settings.outbox.retry_schedule) or self.store.now_value() > row["abandon_after"]
+
+    def deliver(self, row: RowMapping) -> str | None:
+        """Deliver one claimed row; the status it ended in (None if this worker lost it)."""
+        token = row["claim_token"]
+        email = outgoing_email(row)
+        if row["maybe_sent"]:
+            settled = self._settle(row, token, email)
+            if settled is not None:
+                return settled
+        if not self.store.renew(row["id"], token, self.settings.outbox.lease_seconds):
+            return None
+        attempt = _attempt(self.state.backend, email)
+        return self._record(row, token, email, attempt)
+
+    def _settle(self, row: RowMapping, token: str, email: OutgoingEmail) -> str | None:
+        """Look up a row whose last attempt was unclear. Returns the status it ended in,
+        or None when it is proved unsent and may be posted."""
+        try:
+            found = _lookup(self.state.backend, email.reference)
+        except Exception as error:  # Notify could not be asked: nothing is known yet
+            delay = self.retry_delay(max(row["attempts"], 1))
+            self._finish(row, token, states.RETRYING, kind="lookup-failed", error_class=type(error).__name__,
+                         delay=delay)
+            return states.RETRYING
+        if found is not None:
+            return self._sent(row, token, email, found, kind="found-by-lookup")
+        settles_at = row["settles_at"] or 0.0
+        now = self.store.now_value()
+        if now < settles_at:
+            # Not stored yet, but a delayed request could still arrive: wait, do not resend.
+            self._finish(row, token, states.RETRYING, kind="not-yet-settled", delay=settles_at - now)
+            return states.RETRYING
+        return None
+
+    def _record(self, row: RowMapping, token: str, email: OutgoingEmail, attempt: Attempt) -> str | None:
+        code, cls = attempt.status_code, attempt.error_class
+        attempts = row["attempts"] + 1
+        if attempt.outcome is Outcome.SENT:
+            assert attempt.response is not None
+            return self._sent(row, token, email, attempt.response, kind="sent")
+        if attempt.outcome is Outcome.MAYBE_SENT:
+            # Never abandoned while unclear: the lookup decides, however long it takes.
+            values = {"attempts": attempts, "maybe_sent": True, "last_error_class": cls, "last_status_code": code}
+            self._finish(row, token, states.RETRYING, values, kind="maybe-sent", http_status=code,
+                         error_class=cls, delay=self.retry_delay(attempts), settles_in=attempt.settles_after)
+            return states.RETRYING
+        if attempt.outcome is Outcome.RATE_LIMITED:
+            # Notify's per-minute limit: not stored, no attempt spent.
+            self._finish(row, token, states.QUEUED, {"last_error_class": cls, "last_status_code": code},
+                         kind="rate-limited", http_status=code, error_class=cls, delay=1.0)
+            return states.QUEUED
+        if attempt.outcome is Outcome.DAILY_LIMITED:
+            self._finish(row, token, states.HELD, {"last_error_class": cls, "last_status_code": code},
+                         kind="daily-limited", http_status=code, error_class=cls, delay=seconds_to_midnight_utc())
+            return states.HELD
+        if attempt.outcome is Outcome.NOT_SENT and not self.out_of_attempts(row, attempts):
+            values = {"attempts": attempts, "maybe_sent": False, "last_error_class": cls, "last_status_code": code}
+            self._finish(row, token, states.RETRYING, values, kind="not-sent", http_status=code, error_class=cls,
+                         delay=self.retry_delay(attempts))
+            return states.RETRYING
+        if code in _SENDER_STATUS_CODES:
+            # The key or the clock is wrong: every email would fail the same way.
+            self._finish(row, token, states.QUEUED, {"last_error_class": cls, "last_status_code": code},
+                         kind="sender-refused", http_status=code, error_class=cls, delay=60.0)
+            self.store.set_paused(True, f"Notify answered {code} {cls}")
+            logger.error("Outbox paused: Notify refused the sender (%s %s). Fix the key or clock, then resume.",
+                         code, cls)
+            return states.QUEUED
+        values = {"attempts": attempts, "last_error_class": cls or "Unreachable", "last_status_code": code,
+                  "personalisation": None}
+        if self._finish(row, token, states.FAILED, values, kind="failed", http_status=code, error_class=cls):
+            error = attempt.error or EmailError(f"Gave up after {attempts} attempts ({cls}).",
+                                                reference=email.reference)
+            email_failed.send(self.app, email=email, error=error)
+        return states.FAILED
+
+    def _sent(self, row: RowMapping, token: str, email: OutgoingEmail, response: Mapping[str, Any],
+              *, kind: str) -> str:
+        values = {"notify_id": str(response.get("id")), "maybe_sent": False, "personalisation": None,
+                  "last_error_class": None, "last_status_code": None}
+        if self._finish(row, token, states.SENT, values, kind=kind, http_status=201):
+            report_sent(self.app, self.state, email, make_result(self.state, email, response, already_sent=False))
+        return states.SENT
+
+    def _finish(self, row: RowMapping, token: str, new: str, values: Mapping[str, Any] | None = None,
+                **kwargs: Any) -> bool:
+        delay = kwargs.get("delay")
+        if delay is not None:
+            kwargs["delay"] = max(0.0, float(delay)) if math.isfinite(delay) else 3600.0
+        changed = self.store.finish(row["id"], token, new, values, **kwargs)
+        if changed:
+            status_changed(self.app, QueuedEmail.from_row({**row, **(values or {}), "status": new}),
+                           states.SENDING, new)
+        return changed

@@ -1,0 +1,47 @@
+"""Delivery receipts and status lookups move rows forward, never back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import states
+from .records import QueuedEmail, status_changed
+from .store import Store
+
+logger = logging.getLogger("flask_dm_email.outbox")
+
+
+def apply_notify_status(
+    app: Flask, store: Store, *, notify_id: str | None, reference: str | None, status: str, kind: str
+) -> str | None:
+    """Move the row Notify's ``status`` is about (found by Notify's id, else by the
+    reference it was sent with). Returns the row's new status, or None when nothing
+    moved: unknown row, unknown status, or a repeated or out-of-order report (which is
+    recorded as an event)."""
+    row = store.by_notify(notify_id, reference)
+    if row is None:
+        return None
+    new = states.FROM_NOTIFY.get(status)
+    if new is None:
+        store.note(row["id"], f"{kind}-unknown-status", status=row["status"])
+        return None
+    values: dict[str, Any] = {"personalisation": None}
+    if notify_id:
+        values["notify_id"] = notify_id
+    old, moved = store.move(row["id"], new, kind=kind, values=values)
+    if moved is None or old is None:
+        return None
+    status_changed(app, QueuedEmail.from_row({**row, "status": moved, **values}), old, moved)
+    return moved
+
+
+def apply_receipt(app: Flask, store: Store, receipt: Mapping[str, Any]) -> str | None:
+    """A delivery receipt from the callback blueprint."""
+    return apply_notify_status(
+        app, store, notify_id=receipt.get("id"), reference=receipt.get("reference"),
+        status=str(receipt.get("status")), kind="receipt",
+    )

@@ -1,0 +1,373 @@
+"""Every read and write of the outbox tables: small statements, each a compare-and-set.
+
+A row changes only when it is still in the status (and, while a worker holds it, under
+the claim token) the writer last saw, and every change adds an event in the same
+transaction. A worker that lost its lease, or a receipt that arrives twice, changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..errors import EmailConfigError
+from . import states
+from .database import Database
+from .tables import SCHEMA_VERSION, event, meta, metadata, outbox
+
+C = outbox.c
+_PAUSED = "paused"
+_VERSION = "schema_version"
+
+
+class Store:
+    """The outbox of one Notify service in one database."""
+
+    def __init__(self, db: Database, service_id: str) -> None:
+        self.db = db
+        self.service_id = service_id
+
+    # -- schema ----------------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        """Create the tables if they do not exist, and record their version."""
+        metadata.create_all(self.db.engine)
+        with self.db.begin() as conn:
+            self._upsert_meta(conn, _VERSION, str(SCHEMA_VERSION))
+
+    def schema_problem(self) -> str | None:
+        """Why a worker must not run against these tables, or None."""
+        try:
+            with self.db.connect() as conn:
+                found = conn.execute(select(meta.c.value).where(meta.c.name == _VERSION)).scalar()
+        except Exception as error:  # no tables yet, or no database
+            return f"the outbox tables cannot be read ({type(error).__name__})"
+        if found != str(SCHEMA_VERSION):
+            return f"the outbox tables are at schema version {found}, this worker needs {SCHEMA_VERSION}"
+        return None
+
+    def check_schema(self) -> None:
+        """Raise :class:`EmailConfigError` unless the tables are the version expected."""
+        problem = self.schema_problem()
+        if problem:
+            raise EmailConfigError(
+                [
+                    (
+                        "DM_EMAIL_OUTBOX_URL",
+                        f"{problem}. Run 'flask dm-email outbox create-tables' (or your "
+                        "migrations) for the database at " + self.db.description + ".",
+                    )
+                ]
+            )
+
+    def _upsert_meta(self, conn: Connection, name: str, value: str) -> None:
+        changed = conn.execute(update(meta).where(meta.c.name == name).values(value=value)).rowcount
+        if not changed:
+            conn.execute(self._insert_ignore(meta).values(name=name, value=value))
+
+    def _insert_ignore(self, table: Any) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING`` in this database's words."""
+        if self.db.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if self.db.dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        return insert(table)
+
+    # -- the pause flag (global: every worker of every process reads it) ---------------
+
+    def paused(self) -> bool:
+        with self.db.connect() as conn:
+            value = conn.execute(select(meta.c.value).where(meta.c.name == f"{_PAUSED}:{self.service_id}")).scalar()
+        return value == "1"
+
+    def set_paused(self, paused: bool, reason: str) -> None:
+        with self.db.begin() as conn:
+            self._upsert_meta(conn, f"{_PAUSED}:{self.service_id}", "1" if paused else "0")
+            self.add_event(conn, "", "paused" if paused else "resumed", error_class=reason[:100] or None)
+
+    # -- events ----------------------------------------------------------------------
+
+    def add_event(
+        self,
+        conn: Connection,
+        row_id: str,
+        kind: str,
+        *,
+        status: str | None = None,
+        http_status: int | None = None,
+        error_class: str | None = None,
+    ) -> None:
+        conn.execute(
+            event.insert().values(
+                outbox_id=row_id,
+                type=kind,
+                status=status,
+                http_status=http_status,
+                error_class=error_class,
+                at=self.db.now(),
+            )
+        )
+
+    def note(self, row_id: str, kind: str, *, status: str | None = None) -> None:
+        """Record an event that changes nothing (e.g. a status Notify added later)."""
+        with self.db.begin() as conn:
+            self.add_event(conn, row_id, kind, status=status)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def insert(self, values: Mapping[str, Any], *, delay: float | None, abandon_after: float,
+               conn: Connection | None = None) -> tuple[RowMapping, bool]:
+        """Insert a queued row; ``(row, True)``, or the existing row and False when its
+        ``dedupe_key`` (or batch key) is already taken."""
+        if conn is None:
+            with self.db.begin() as own:
+                return self.insert(values, delay=delay, abandon_after=abandon_after, conn=own)
+        now = self.db.now()
+        due = now if not delay else now + delay
+        row_values = {
+            **values,
+            "service_id": self.service_id,
+            "status": states.QUEUED,
+            "attempts": 0,
+            "generation": 1,
+            "maybe_sent": False,
+            "next_attempt_at": due,
+            "abandon_after": due + abandon_after,
+            "created_at": now,
+            "updated_at": now,
+        }
+        inserted = conn.execute(self._insert_ignore(outbox).values(**row_values).returning(C.id)).first()
+        if inserted is not None:
+            self.add_event(conn, values["id"], "queued", status=states.QUEUED)
+            row = conn.execute(select(outbox).where(C.id == values["id"])).mappings().one()
+            return row, True
+        existing = self._find_duplicate(conn, values)
+        return existing, False
+
+    def _find_duplicate(self, conn: Connection, values: Mapping[str, Any]) -> RowMapping:
+        if values.get("dedupe_key") is not None:
+            where: ColumnElement[bool] = C.dedupe_key == values["dedupe_key"]
+        else:
+            where = and_(C.batch_id == values.get("batch_id"), C.batch_key == values.get("batch_key"))
+        return conn.execute(select(outbox).where(where)).mappings().one()
+
+    def claim(self, limit: int, lease_seconds: float) -> list[RowMapping]:
+        """Take up to ``limit`` due rows, transactional before bulk, oldest due first.
+
+        Rows whose lease expired become claimable again first, marked ``maybe_sent``: the
+        worker that held them may have posted them. Held rows whose time has come are
+        queued again. Each claimed row gets a fresh claim token (its fencing token).
+        """
+        with self.db.begin() as conn:
+            now = self.db.now()
+            mine = C.service_id == self.service_id
+            expired = conn.execute(
+                update(outbox)
+                .where(mine, C.status == states.SENDING, C.lease_expires_at < now)
+                .values(
+                    status=states.RETRYING, maybe_sent=True, settles_at=now, next_attempt_at=now,
+                    attempts=C.attempts + 1, claim_token=None, lease_expires_at=None, updated_at=now,
+                )
+                .returning(C.id)
+            ).scalars().all()
+            for row_id in expired:
+                self.add_event(conn, row_id, "lease-expired", status=states.RETRYING)
+            woken = conn.execute(
+                update(outbox)
+                .where(mine, C.status == states.HELD, C.next_attempt_at <= now)
+                .values(status=states.QUEUED, updated_at=now)
+                .returning(C.id)
+            ).scalars().all()
+            for row_id in woken:
+                self.add_event(conn, row_id, "released", status=states.QUEUED)
+            due = (
+                select(C.id)
+                .where(mine, C.status.in_(states.CLAIMABLE), C.next_attempt_at <= now)
+                .order_by(C.priority, C.next_attempt_at)
+                .limit(limit)
+            )
+            if self.db.dialect == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            token = uuid.uuid4().hex
+            claimed = conn.execute(
+                update(outbox)
+                .where(C.id.in_(due.scalar_subquery()), C.status.in_(states.CLAIMABLE))
+                .values(status=states.SENDING, claim_token=token, lease_expires_at=now + lease_seconds, updated_at=now)
+                .returning(*outbox.c)
+            ).mappings().all()
+            for row in claimed:
+                self.add_event(conn, row["id"], "claimed", status=states.SENDING)
+        return sorted(claimed, key=lambda r: (r["priority"], r["next_attempt_at"]))
+
+    def renew(self, row_id: str, token: str, lease_seconds: float) -> bool:
+        """Extend a held lease; False if the row is no longer this worker's."""
+        with self.db.begin() as conn:
+            now = self.db.now()
+            return bool(
+                conn.execute(
+                    update(outbox)
+                    .where(C.id == row_id, C.claim_token == token, C.status == states.SENDING)
+                    .values(lease_expires_at=now + lease_seconds, updated_at=now)
+                ).rowcount
+            )
+
+    def finish(
+        self,
+        row_id: str,
+        token: str,
+        new_status: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        kind: str,
+        http_status: int | None = None,
+        error_class: str | None = None,
+        delay: float | None = None,
+        settles_in: float | None = None,
+    ) -> bool:
+        """Record what happened to a claimed row (compare-and-set on its claim token).
+        False when the worker lost the row (its lease expired, or a receipt already moved
+        it further on): then nothing changes."""
+        assert states.can_move(states.SENDING, new_status)
+        with self.db.begin() as conn:
+            now = self.db.now()
+            extra: dict[str, Any] = dict(values or {})
+            if delay is not None:
+                extra["next_attempt_at"] = now + delay
+            if settles_in is not None:
+                extra["settles_at"] = now + settles_in
+            if new_status in states.FINAL:
+                extra["final_at"] = now
+            if new_status == states.SENT:
+                extra["sent_at"] = now
+            changed = conn.execute(
+                update(outbox)
+                .where(C.id == row_id, C.claim_token == token, C.status == states.SENDING)
+                .values(status=new_status, claim_token=None, lease_expires_at=None, updated_at=now, **extra)
+            ).rowcount
+            if changed:
+                self.add_event(conn, row_id, kind, status=new_status, http_status=http_status, error_class=error_class)
+            return bool(changed)
+
+    def move(
+        self,
+        row_id: str,
+        new_status: str,
+        *,
+        kind: str,
+        values: Mapping[str, Any] | None = None,
+        only_from: Iterable[str] | None = None,
+        http_status: int | None = None,
+        error_class: str | None = None,
+        delay: float | None = None,
+    ) -> tuple[str | None, str | None]:
+        """Move a row that no worker holds (receipts, cancels, retries): ``(old, new)``
+        when it moved; ``(current, None)`` when the move is not allowed (recorded as an
+        ``<kind>-ignored`` event); ``(None, None)`` for an unknown row."""
+        allowed = states.sources_of(new_status)
+        if only_from is not None:
+            allowed &= frozenset(only_from)
+        for _ in range(5):
+            with self.db.begin() as conn:
+                current = conn.execute(select(C.status).where(C.id == row_id)).scalar()
+                if current is None:
+                    return None, None
+                if current not in allowed:
+                    self.add_event(conn, row_id, f"{kind}-ignored", status=current, http_status=http_status,
+                                   error_class=error_class)
+                    return current, None
+                now = self.db.now()
+                extra: dict[str, Any] = dict(values or {})
+                if delay is not None:
+                    extra["next_attempt_at"] = now + delay
+                if new_status in states.FINAL:
+                    extra["final_at"] = now
+                changed = conn.execute(
+                    update(outbox)
+                    .where(C.id == row_id, C.status == current)
+                    .values(status=new_status, claim_token=None, lease_expires_at=None, updated_at=now, **extra)
+                ).rowcount
+                if changed:
+                    self.add_event(conn, row_id, kind, status=new_status, http_status=http_status,
+                                   error_class=error_class)
+                    return current, new_status
+        return None, None  # pragma: no cover - five lost races in a row
+
+    # -- reading ---------------------------------------------------------------------
+
+    def now_value(self) -> float:
+        """The database's clock now (seconds since the epoch)."""
+        with self.db.connect() as conn:
+            return float(conn.execute(select(self.db.now())).scalar_one())
+
+    def get(self, row_id: str) -> RowMapping | None:
+        with self.db.connect() as conn:
+            return conn.execute(select(outbox).where(C.id == row_id)).mappings().first()
+
+    def find(self, *, limit: int = 100, **criteria: Any) -> Sequence[RowMapping]:
+        """Rows matching every ``column=value`` given, newest first."""
+        query = select(outbox).where(C.service_id == self.service_id)
+        for name, value in criteria.items():
+            query = query.where(outbox.c[name] == value)
+        with self.db.connect() as conn:
+            return conn.execute(query.order_by(C.created_at.desc()).limit(limit)).mappings().all()
+
+    def by_notify(self, notify_id: str | None, reference: str | None) -> RowMapping | None:
+        """The row a receipt is about: by Notify's id, else by the reference we sent."""
+        with self.db.connect() as conn:
+            if notify_id:
+                row = conn.execute(select(outbox).where(C.notify_id == notify_id)).mappings().first()
+                if row is not None:
+                    return row
+            if reference:
+                return conn.execute(select(outbox).where(C.notify_reference == reference)).mappings().first()
+        return None
+
+    def counts(self) -> dict[str, int]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(C.status, func.count()).where(C.service_id == self.service_id).group_by(C.status)
+            ).all()
+        return {status: int(count) for status, count in rows}
+
+    def due_count(self) -> int:
+        with self.db.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        C.service_id == self.service_id,
+                        C.status.in_(states.CLAIMABLE | {states.SENDING}),
+                        C.next_attempt_at <= self.db.now(),
+                    )
+                ).scalar_one()
+            )
+
+    def events_of(self, row_id: str) -> Sequence[RowMapping]:
+        with self.db.connect() as conn:
+            return conn.execute(select(event).where(event.c.outbox_id == row_id).order_by(event.c.id)).mappings().all()
+
+    def iter_rows(self, *, statuses: Iterable[str]) -> Iterator[RowMapping]:
+        with self.db.connect() as conn:
+            yield from conn.execute(
+                select(outbox).where(C.service_id == self.service_id, C.status.in_(list(statuses)))
+            ).mappings()
+
+    # -- retention -------------------------------------------------------------------
+
+    def purge(self, retention_days: float) -> int:
+        """Clear the address and personalisation of rows final for longer than
+        ``retention_days``; hashes, ids, statuses and events stay."""
+        with self.db.begin() as conn:
+            cutoff = self.db.now() - retention_days * 86400
+            return int(
+                conn.execute(
+                    update(outbox)
+                    .where(C.service_id == self.service_id, C.final_at < cutoff, C.to_address.is_not(None))
+                    .values(to_address=None, personalisation=None)
+                ).rowcount
+            )
