@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .admin import create_admin_blueprint
 from .api_notifications import register_notification_routes
 from .api_templates import register_template_routes
-from .inbox import create_inbox_blueprint
+from .inbox import create_inbox_blueprint, favicon
 from .jsonio import (
     METHOD_NOT_ALLOWED_MESSAGE,
     NOT_FOUND_MESSAGE,
@@ -51,6 +51,8 @@ def create_app(state: SimulatorState) -> Flask:
     @app.get("/")
     def index() -> WerkzeugResponse:
         return redirect(url_for("inbox.inbox"))
+
+    app.add_url_rule("/favicon.ico", "favicon", favicon, methods=["GET"])
 
     app.register_error_handler(ApiError, error_response)
     app.register_error_handler(404, lambda error: app_error_response(404, NOT_FOUND_MESSAGE))

@@ -282,6 +282,13 @@ class SimulatorState:
                     found.append(view)
             return found
 
+    def message_page(self, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """``limit`` inbox views from ``offset`` (newest first), and how many are stored."""
+        with self.lock:
+            newest_first = list(reversed(self.notifications.values()))
+            page = newest_first[offset:offset + limit]
+            return [message_view(item, self.services.get(item.service_id)) for item in page], len(newest_first)
+
     def message_html(self, notification_id: str) -> str | None:
         """The HTML body Notify would send for a stored notification (rendered on demand: big bodies are slow)."""
         with self.lock:

@@ -17,3 +17,12 @@ def format_time(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime(NOTIFY_DATE_FORMAT)
+
+
+def human_time(iso: str | None) -> str:
+    """A Notify-format time for people, e.g. ``9:05:03am on 23 November 2026``; ``""`` for None."""
+    if iso is None:
+        return ""
+    when = datetime.strptime(iso, NOTIFY_DATE_FORMAT)
+    hour = when.hour % 12 or 12
+    return f"{hour}:{when:%M:%S}{'am' if when.hour < 12 else 'pm'} on {when.day} {when:%B %Y}"
