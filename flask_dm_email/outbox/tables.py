@@ -102,3 +102,17 @@ meta = Table(
     Column("name", String(50), primary_key=True),
     Column("value", String(200), nullable=False),
 )
+
+#: The shared rate budget, when it lives in SQL: one row per limiter key
+#: (``notify:{service id}``). ``tat`` is GCRA's theoretical arrival time (epoch seconds
+#: from the database's clock); ``day``/``day_count`` count today's sends (UTC).
+limit = Table(
+    "dm_email_limit",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("tat", Float, nullable=False),
+    Column("rate", Float, nullable=False),
+    Column("burst", Integer, nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("day_count", Integer, nullable=False, default=0),
+)
