@@ -9,7 +9,6 @@ from flask import Blueprint, Response, request
 from .config import SimulatorConfigError, parse_callback
 from .jsonio import json_response, parse_json
 from .state import current_state
-from .views import service_view
 
 
 class AdminError(Exception):
@@ -65,17 +64,14 @@ def _body() -> dict[str, Any]:
 
 def list_services() -> Response:
     """Every service with its keys, templates and callbacks."""
-    state = current_state()
-    with state.lock:
-        return json_response({"services": [service_view(service) for service in state.services.values()]})
+    return json_response({"services": current_state().services_view()})
 
 
 def add_service() -> Response:
     """Add a service described like one entry of the config file's ``services``."""
     state = current_state()
     service = state.add_service(_body())
-    with state.lock:
-        return json_response(service_view(service), 201)
+    return json_response(state.service_view(service.id), 201)
 
 
 def create_api_key(service_id: str) -> Response:
@@ -109,8 +105,7 @@ def set_callbacks(service_id: str) -> Response:
         if kind not in ("delivery_status", "complaint"):
             raise AdminError(400, f"{kind}: unknown callback; use delivery_status or complaint")
         state.set_callback(kind, None if raw is None else parse_callback(raw, kind), service_id)
-    with state.lock:
-        return json_response(service_view(state.service(service_id))["callbacks"])
+    return json_response(state.service_view(service_id)["callbacks"])
 
 
 def trigger_complaint(notification_id: str) -> Response:
@@ -145,9 +140,7 @@ def clear_faults() -> Response:
 
 def stats() -> Response:
     """Counts of 429s served and notifications created since the start or the last reset."""
-    state = current_state()
-    with state.lock:
-        return json_response(state.stats.as_dict())
+    return json_response(current_state().stats_view())
 
 
 def callbacks() -> Response:

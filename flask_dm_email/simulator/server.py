@@ -17,7 +17,6 @@ from .config import ConfigSource, load_config, parse_callback
 from .limits import Clock
 from .models import CallbackConfig
 from .state import SimulatorState
-from .views import service_view
 
 logger = logging.getLogger(__name__)
 
@@ -168,13 +167,11 @@ class SimulatorServer:
     def add_service(self, **fields: Any) -> dict[str, Any]:
         """Add a service (fields as in the config file); return it with its full key strings."""
         service = self.state.add_service(fields)
-        with self.state.lock:
-            return service_view(service)
+        return self.state.service_view(service.id)
 
     def service(self, service_id: str | None = None) -> dict[str, Any]:
         """A service as the admin API shows it."""
-        with self.state.lock:
-            return service_view(self.state.service(service_id))
+        return self.state.service_view(service_id)
 
     def create_api_key(self, service_id: str | None = None, key_type: str = "test", name: str | None = None) -> str:
         """Add a key; return the full ``{name}-{service_id}-{secret}`` string."""
@@ -266,8 +263,7 @@ class SimulatorServer:
     @property
     def stats(self) -> dict[str, int]:
         """``rate_limited`` and ``daily_limited`` 429s served, ``notifications`` stored."""
-        with self.state.lock:
-            return self.state.stats.as_dict()
+        return self.state.stats_view()
 
     def trigger_complaint(self, notification_id: str) -> str:
         """Record a complaint and send the complaint callback; return the complaint id."""

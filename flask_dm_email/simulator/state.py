@@ -26,7 +26,7 @@ from .models import KEY_TYPES, CallbackConfig, Complaint, Document, Notification
 from .scheduler import Scheduler
 from .stats import Stats
 from .timeutil import utcnow
-from .views import message_matches, message_view
+from .views import message_matches, message_view, service_view
 
 EXTENSION_KEY = "notify_simulator"
 
@@ -148,6 +148,21 @@ class SimulatorState:
                 return self.services[str(uuid.UUID(str(service_id)))]
             except (KeyError, ValueError):
                 raise LookupError(f"no service with id {service_id}") from None
+
+    def service_view(self, service_id: str | None = None) -> dict[str, Any]:
+        """A service as the admin API shows it (full key strings included)."""
+        with self.lock:
+            return service_view(self.service(service_id))
+
+    def services_view(self) -> list[dict[str, Any]]:
+        """Every service as the admin API shows it."""
+        with self.lock:
+            return [service_view(service) for service in self.services.values()]
+
+    def stats_view(self) -> dict[str, int]:
+        """The counters of :class:`~.stats.Stats` as JSON."""
+        with self.lock:
+            return self.stats.as_dict()
 
     def _apply_default_callbacks(self, service: Service) -> None:
         if not service.callbacks:

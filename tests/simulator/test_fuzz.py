@@ -171,7 +171,8 @@ def test_preview(target: Target) -> None:
 
 
 QUERIES = st.lists(st.tuples(st.sampled_from(["status", "template_type", "reference", "older_than", "include_jobs",
-                                              "type", "to", "kind", "x"]), TEXT), max_size=4)
+                                              "type", "to", "kind", "page", "x"]),
+                             st.one_of(TEXT, st.integers(-5, 10**12).map(str))), max_size=4)
 
 
 def test_get_endpoints(target: Target) -> None:
@@ -267,7 +268,8 @@ def test_admin_posts(target: Target) -> None:
 def test_admin_and_inbox_gets(target: Target) -> None:
     paths = st.one_of(
         st.sampled_from(["/_simulator/services", "/_simulator/faults", "/_simulator/stats", "/_simulator/callbacks",
-                         "/_simulator/messages", "/_simulator/inbox", "/_status", "/",
+                         "/_simulator/messages", "/_simulator/inbox", "/_status", "/", "/favicon.ico",
+                         "/_simulator/favicon.svg",
                          f"/_simulator/inbox/{target.notification}", f"/_simulator/messages/{target.notification}"]),
         TEXT.map(lambda text: f"/_simulator/inbox/{segment(text)}"),
         TEXT.map(lambda text: f"/_simulator/messages/{segment(text)}"),
