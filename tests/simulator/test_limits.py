@@ -185,3 +185,12 @@ def test_reset_refills_the_buckets(clocked_sim: SimulatorServer, template_id_for
 @pytest.fixture
 def template_id_for_clocked(clocked_sim: SimulatorServer) -> str:
     return clocked_sim.add_template(name="T", subject="S", body="B")
+
+
+def test_bucket_tokens_in_the_config_file_starts_drained(clock: ManualClock) -> None:
+    with SimulatorServer({"faults": {"bucket_tokens": 0}}, rate_clock=clock) as sim:
+        body = {"email_address": "a@example.com", "template_id": sim.add_template(name="T", subject="S", body="B")}
+        assert post_raw(sim, sim.api_key(), body).status_code == 429
+        assert sim.stats["rate_limited"] == 1
+        clock.advance(1.0)
+        assert post_raw(sim, sim.api_key(), body).status_code == 201
