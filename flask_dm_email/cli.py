@@ -4,50 +4,22 @@ Notify simulator. Output never shows an address, an API key secret or a token.""
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from flask import Flask
-from flask.cli import AppGroup, ScriptInfo
+from flask.cli import AppGroup
 
 from .api_keys import key_name
+from .cli_loading import load_app
 from .config import Settings
 from .config_keys import DM_DOTENV_PATH, DM_NOTIFY_KEY, KEYS, SECRET_KEYS
-from .errors import EmailConfigError, EmailError
+from .errors import EmailError
 from .hashing import hash_string
+from .outbox_settings import redact_url
 from .sending import send_email
 from .state import get_state
 
 dm_email_cli = AppGroup("dm-email", help="GOV.UK Notify email: settings, test sends, simulator.")
-
-
-def _find_config_error(error: BaseException | None) -> EmailConfigError | None:
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, EmailConfigError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def _fail_config(error: EmailConfigError) -> NoReturn:
-    click.echo("flask-dm-email configuration is not valid:", err=True)
-    for key, message in error.problems:
-        click.echo(f"  {key}: {message}", err=True)
-    sys.exit(1)
-
-
-def _load_app() -> Flask:
-    """Load the app ourselves so an invalid config is reported as a list, not a traceback."""
-    info = click.get_current_context().ensure_object(ScriptInfo)
-    try:
-        return info.load_app()
-    except Exception as error:  # the app factory may wrap our error in its own
-        config_error = _find_config_error(error)
-        if config_error is None:
-            raise
-        _fail_config(config_error)
 
 
 def _display(settings: Settings, key: str) -> str:
@@ -68,6 +40,13 @@ def _display(settings: Settings, key: str) -> str:
         "DM_NOTIFY_RETRY_BACKOFF": settings.retry.backoff,
         "DM_NOTIFY_RETRY_MAX_BACKOFF": settings.retry.max_backoff,
         "DM_NOTIFY_RETRY_DEADLINE": settings.retry.deadline,
+        "DM_NOTIFY_IN_FLIGHT_SECONDS": settings.retry.in_flight_bound,
+        "DM_EMAIL_OUTBOX_URL": redact_url(str(settings.outbox.location)),
+        "DM_EMAIL_RETENTION_DAYS": settings.outbox.retention_days,
+        "DM_EMAIL_LEASE_SECONDS": settings.outbox.lease_seconds,
+        "DM_EMAIL_ABANDON_AFTER": settings.outbox.abandon_after,
+        "DM_EMAIL_RETRY_SCHEDULE": ",".join(f"{d:g}" for d in settings.outbox.retry_schedule),
+        "DM_EMAIL_EMBEDDED_WORKER": settings.outbox.embedded_worker,
     }
     if key == "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS":
         # Safe addresses are chosen to be non-personal (a simulator or team inbox), but
@@ -87,12 +66,14 @@ def _display(settings: Settings, key: str) -> str:
 @dm_email_cli.command("config", with_appcontext=False)
 def config_command() -> None:
     """Show every effective setting and where it came from; exit 1 if any is invalid."""
-    app = _load_app()
+    app = load_app()
     settings = get_state(app).settings
     click.echo(f"stage: {settings.stage.value}")
     click.echo(f"backend: {settings.backend}")
     if settings.dotenv_path:
         click.echo(f".env file: {settings.dotenv_path}")
+    runtime = get_state(app).outbox
+    click.echo(f"outbox: {runtime.database.description if runtime else 'none (DM_EMAIL_OUTBOX_URL is not set)'}")
     width = max(len(k) for k in KEYS)
     for key in KEYS:
         source = settings.sources.get(key, "default")
@@ -122,7 +103,7 @@ def _parse_personalisation(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--reference", default=None, help="Override the default reference.")
 def send_test_command(to: str, template: str, personalisation: tuple[str, ...], reference: str | None) -> None:
     """Send one email through the configured backend and say what happened."""
-    app = _load_app()
+    app = load_app()
     values = _parse_personalisation(personalisation)
     with app.app_context():
         get_state(app)  # an app without init_app is refused before anything is sent
@@ -164,7 +145,7 @@ def simulator_command(
     """Run the local GOV.UK Notify simulator, calling this app back with receipts."""
     from .simulator import serve
 
-    settings = get_state(_load_app()).settings
+    settings = get_state(load_app()).settings
     token = settings.callback_tokens[0] if settings.callback_tokens else None
     if callback_url is None and settings.callbacks_enabled:
         callback_url = f"http://127.0.0.1:5000{settings.callback_prefix}/notify"
@@ -180,3 +161,13 @@ def simulator_command(
         delivery_delay=delivery_delay,
         callback_retry_delay=callback_retry_delay,
     )
+
+
+def _register_outbox_commands() -> None:
+    from .outbox.cli import outbox_cli, worker_command
+
+    dm_email_cli.add_command(outbox_cli)
+    dm_email_cli.add_command(worker_command)
+
+
+_register_outbox_commands()

@@ -119,6 +119,12 @@ class NotifyBackend:
             return dict(notification)
         return None
 
+    def status_of(self, notify_id: str) -> str:
+        """Notify's status of one notification (``created``, ``sending``, ``delivered``,
+        ``technical-failure``, ...). Raises ``APIError`` when Notify cannot be asked."""
+        response = self.client.get_notification_by_id(notify_id)  # type: ignore[no-untyped-call]
+        return str(response.get("status"))
+
     # -- the backend protocol ------------------------------------------------------
 
     def find_sent(self, reference: str) -> Mapping[str, Any] | None:

@@ -347,6 +347,21 @@ class Store:
                 ).scalar_one()
             )
 
+    def unsettled(self, statuses: Iterable[str], *, older_than: float, limit: int) -> Sequence[RowMapping]:
+        """Rows with Notify but without an outcome, unchanged for ``older_than`` seconds."""
+        with self.db.connect() as conn:
+            return conn.execute(
+                select(outbox)
+                .where(
+                    C.service_id == self.service_id,
+                    C.status.in_(list(statuses)),
+                    C.notify_id.is_not(None),
+                    C.updated_at <= self.db.now() - older_than,
+                )
+                .order_by(C.updated_at)
+                .limit(limit)
+            ).mappings().all()
+
     def events_of(self, row_id: str) -> Sequence[RowMapping]:
         with self.db.connect() as conn:
             return conn.execute(select(event).where(event.c.outbox_id == row_id).order_by(event.c.id)).mappings().all()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
@@ -47,18 +46,19 @@ class Worker:
         """Claim what is due (up to twice the threads) and deliver it; how many rows."""
         runtime = self.runtime
         store = runtime.store
-        if store.paused():
+        if self.stopping.is_set() or store.paused():
             return 0
         rows = store.claim(self.threads * 2, runtime.settings.lease_seconds)
         if not rows:
             return 0
         delivery = Delivery(self.app, get_state(self.app), store)
-        if self.stopping.is_set():
-            runtime.give_back(rows)
-            return 0
 
         def deliver_in_context(row: RowMapping) -> None:
             with self.app.app_context():
+                if self.stopping.is_set():
+                    # Stopping: rows not yet started go back unsent, for another worker.
+                    runtime.give_back([row])
+                    return
                 try:
                     delivery.deliver(row)
                 except Exception:
@@ -68,10 +68,13 @@ class Worker:
         list(self._pool.map(deliver_in_context, rows))
         return len(rows)
 
-    def run(self, *, once: bool = False, on_idle: Callable[[], None] | None = None) -> None:
-        """Work until :meth:`stop` (or, with ``once``, until nothing is due)."""
+    def run(self, *, once: bool = False) -> None:
+        """Work until :meth:`stop` (or, with ``once``, until nothing is due), with the
+        housekeeping: statuses polled for rows Notify never called back about, personal
+        data purged after retention."""
         with self.app.app_context():
             self.runtime.store.check_schema()
+        chores = Housekeeping(self.app)
         while not self.stopping.is_set():
             with self.app.app_context():
                 handled = self.run_once()
@@ -79,8 +82,7 @@ class Worker:
                 continue
             if once:
                 return
-            if on_idle is not None:
-                on_idle()
+            chores.run_due()
             queued = self.runtime.queued
             queued.wait(self.poll)
             queued.clear()
@@ -107,6 +109,38 @@ class Worker:
     def close(self, grace: float = 10.0) -> None:
         self.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Housekeeping:
+    """Chores a long-running worker does between claims: each at most once per period."""
+
+    SYNC_EVERY = 300.0
+    PURGE_EVERY = 3600.0
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.last: dict[str, float] = {}
+
+    def _due(self, name: str, period: float) -> bool:
+        now = time.monotonic()
+        if now - self.last.get(name, -period) < period:
+            return False
+        self.last[name] = now
+        return True
+
+    def run_due(self) -> None:
+        from .sync import sync_statuses
+
+        with self.app.app_context():
+            runtime = get_state(self.app).outbox
+            assert runtime is not None
+            try:
+                if self._due("sync", self.SYNC_EVERY):
+                    sync_statuses(self.app, older_than=self.SYNC_EVERY)
+                if self._due("purge", self.PURGE_EVERY):
+                    runtime.store.purge(runtime.settings.retention_days)
+            except Exception:
+                logger.exception("Outbox housekeeping failed; it is tried again later")
 
 
 def wait_until_final(app: Flask, row_id: str, timeout: float = 10.0) -> str | None:

@@ -1,0 +1,220 @@
+"""``flask dm-email worker`` and ``flask dm-email outbox ...``.
+
+Tables on a terminal, ``--json`` for scripts; hashed addresses only, never an address or
+a personalisation value.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from ..cli_loading import fail_config, load_app
+from ..errors import EmailConfigError, EmailError
+from ..state import get_state
+from . import Outbox, QueuedEmail, states
+
+outbox_cli = AppGroup("outbox", help="The durable outbox: status, rows, retries, housekeeping.")
+_outbox = Outbox()
+
+
+@contextmanager
+def _app_context() -> Iterator[Flask]:
+    """The app, in a context, with an outbox; config problems and refused actions end in
+    a clear message and exit 1, never a traceback."""
+    app = load_app()
+    with app.app_context():
+        try:
+            if get_state(app).outbox is None:
+                settings = get_state(app).settings
+                raise EmailConfigError(
+                    [("DM_EMAIL_OUTBOX_URL", f"is not set on {settings.stage.value}: this app has no outbox.")]
+                )
+            yield app
+        except EmailConfigError as error:
+            fail_config(error)
+        except EmailError as error:
+            click.echo(f"{type(error).__name__}: {error}", err=True)
+            sys.exit(1)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _email_dict(email: QueuedEmail) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in asdict(email).items()}
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    for line in [headers, *rows]:
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
+
+
+@outbox_cli.command("status", with_appcontext=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status_command(as_json: bool) -> None:
+    """Counts by status, whether workers may claim, and where the outbox is."""
+    with _app_context() as app:
+        runtime = get_state(app).outbox
+        assert runtime is not None
+        counts = _outbox.counts()
+        report: dict[str, Any] = {
+            "where": runtime.database.description,
+            "paused": _outbox.paused,
+            "due_now": runtime.store.due_count(),
+            "counts": {status: counts.get(status, 0) for status in states.STATUSES},
+        }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"outbox: {report['where']}")
+    click.echo(f"paused: {'yes (flask dm-email outbox resume)' if report['paused'] else 'no'}")
+    click.echo(f"due now: {report['due_now']}")
+    _table([[status, str(n)] for status, n in report["counts"].items()], ["status", "emails"])
+
+
+@outbox_cli.command("list", with_appcontext=False)
+@click.option("--status", type=click.Choice(states.STATUSES), default=None)
+@click.option("--batch", default=None, help="Only this bulk batch.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines for scripts.")
+def list_command(status: str | None, batch: str | None, limit: int, as_json: bool) -> None:
+    """The newest emails (hashed addresses only)."""
+    with _app_context():
+        emails = _outbox.find(status=status, batch=batch, limit=limit)
+    if as_json:
+        for email in emails:
+            click.echo(json.dumps(_email_dict(email)))
+        return
+    rows = [
+        [e.id, e.status, e.template_name or e.template_id, e.to_hash[:12] + "…", str(e.attempts),
+         e.created_at.strftime("%Y-%m-%d %H:%M:%S") if e.created_at else ""]
+        for e in emails
+    ]
+    _table(rows, ["id", "status", "template", "address hash", "attempts", "queued (UTC)"])
+
+
+@outbox_cli.command("show", with_appcontext=False)
+@click.argument("email_id")
+@click.option("--json", "as_json", is_flag=True)
+def show_command(email_id: str, as_json: bool) -> None:
+    """One email and its timeline of events."""
+    with _app_context():
+        email = _outbox.get(email_id)
+        if email is None:
+            click.echo(f"No email {email_id} in the outbox.", err=True)
+            sys.exit(1)
+        events = _outbox.events(email_id)
+    if as_json:
+        click.echo(json.dumps({"email": _email_dict(email), "events": events}, indent=2, default=str))
+        return
+    for key, value in _email_dict(email).items():
+        click.echo(f"{key}: {value}")
+    click.echo("timeline:")
+    for e in events:
+        at = datetime.fromtimestamp(e["at"]).strftime("%Y-%m-%d %H:%M:%S")
+        extra = " ".join(str(x) for x in (e["http_status"], e["error_class"]) if x)
+        click.echo(f"  {at}  {e['type']:<18} {e['status'] or '':<26} {extra}".rstrip())
+
+
+def _action(name: str, do: Callable[[str], QueuedEmail]) -> Callable[[str], None]:
+    def command(email_id: str) -> None:
+        with _app_context():
+            email = do(email_id)
+        click.echo(f"{email.id}: {email.status}")
+
+    command.__doc__ = f"{name.capitalize()} one email."
+    return command
+
+
+outbox_cli.command("retry", with_appcontext=False, help="Queue a failed email again (a new generation).")(
+    click.argument("email_id")(_action("retry", _outbox.retry))
+)
+outbox_cli.command("cancel", with_appcontext=False, help="Cancel an email not yet with Notify.")(
+    click.argument("email_id")(_action("cancel", _outbox.cancel))
+)
+
+
+@outbox_cli.command("pause", with_appcontext=False)
+def pause_command() -> None:
+    """Stop every worker claiming (queueing goes on)."""
+    with _app_context():
+        _outbox.pause()
+    click.echo("Paused: no worker claims until 'flask dm-email outbox resume'.")
+
+
+@outbox_cli.command("resume", with_appcontext=False)
+def resume_command() -> None:
+    """Let workers claim again."""
+    with _app_context():
+        _outbox.resume()
+    click.echo("Resumed.")
+
+
+@outbox_cli.command("sync-statuses", with_appcontext=False)
+@click.option("--older-than", default=0.0, show_default=True, type=float, help="Seconds since the last change.")
+def sync_command(older_than: float) -> None:
+    """Ask Notify about emails it has not called back about."""
+    from .sync import sync_statuses
+
+    with _app_context() as app:
+        moved = sync_statuses(app, older_than=older_than)
+    click.echo(f"Moved: {moved or 'nothing'}")
+
+
+@outbox_cli.command("purge", with_appcontext=False)
+def purge_command() -> None:
+    """Clear personal data from rows final for longer than DM_EMAIL_RETENTION_DAYS."""
+    with _app_context():
+        count = _outbox.purge()
+    click.echo(f"Personal data cleared from {count} email(s).")
+
+
+@outbox_cli.command("create-tables", with_appcontext=False)
+def create_tables_command() -> None:
+    """Create the outbox tables (for teams that do not use migrations)."""
+    with _app_context() as app:
+        _outbox.create_tables()
+        where = get_state(app).outbox.database.description  # type: ignore[union-attr]
+    click.echo(f"Outbox tables ready in {where}.")
+
+
+@click.command("worker", context_settings={"ignore_unknown_options": False})
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def worker_command(threads: int, once: bool) -> None:
+    """Deliver the outbox until stopped (SIGTERM or Ctrl-C stop it gracefully)."""
+    from .worker import Worker
+
+    with _app_context() as app:
+        worker = Worker(app, threads=threads)
+
+    def stop(signum: int, _frame: Any) -> None:
+        click.echo(f"Stopping (signal {signum}): finishing emails in flight, giving back the rest.", err=True)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"Outbox worker: {threads} thread(s){', once' if once else ''}.", err=True)
+    try:
+        worker.run(once=once)
+    except EmailConfigError as error:
+        fail_config(error)
+    finally:
+        worker.close()
