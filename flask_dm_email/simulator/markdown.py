@@ -63,6 +63,8 @@ _MAX_NESTING = 6
 
 @dataclass
 class _Block:
+    """One block: a paragraph, heading, list (of items), inset, rule, code, table or text line."""
+
     kind: str
     text: str = ""
     level: int = 0
@@ -76,6 +78,8 @@ def _link_key(text: str) -> str:
 
 
 class _BlockParser:
+    """mistune's block lexer as Notify configures it: rules tried in its order, list items re-parsed."""
+
     def __init__(self) -> None:
         self.lists = 0
         self.insets = 0
