@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, func, insert, select, update
+from sqlalchemy import Connection, Float, RowMapping, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -22,6 +22,14 @@ from .database import Database
 from .tables import SCHEMA_VERSION, event, meta, metadata, outbox
 
 C = outbox.c
+# Columns queue_email and enqueue_many give; the rest come from the clock or defaults.
+_INSERTED = frozenset(
+    {
+        "id", "service_id", "status", "priority", "template_id", "template_name", "to_address", "personalisation",
+        "to_hash", "redirected", "reference", "notify_reference", "generation", "reply_to_id", "dedupe_key",
+        "batch_id", "batch_key", "link_type", "link_id", "attempts", "maybe_sent",
+    }
+)
 _PAUSED = "paused"
 _VERSION = "schema_version"
 
@@ -32,6 +40,8 @@ class Store:
     def __init__(self, db: Database, service_id: str) -> None:
         self.db = db
         self.service_id = service_id
+        self._cached_row_insert: Any = None
+        self._cached_event_insert: Any = None
 
     # -- schema ----------------------------------------------------------------------
 
@@ -103,16 +113,20 @@ class Store:
         http_status: int | None = None,
         error_class: str | None = None,
     ) -> None:
+        # One statement compiled once: the values travel as parameters.
         conn.execute(
-            event.insert().values(
-                outbox_id=row_id,
-                type=kind,
-                status=status,
-                http_status=http_status,
-                error_class=error_class,
-                at=self.db.now(),
-            )
+            self._event_insert(),
+            {"outbox_id": row_id, "type": kind, "status": status, "http_status": http_status,
+             "error_class": error_class},
         )
+
+    def _event_insert(self) -> Any:
+        if self._cached_event_insert is None:
+            self._cached_event_insert = event.insert().values(
+                outbox_id=bindparam("outbox_id"), type=bindparam("type"), status=bindparam("status"),
+                http_status=bindparam("http_status"), error_class=bindparam("error_class"), at=self.db.now(),
+            )
+        return self._cached_event_insert
 
     def note(self, row_id: str, kind: str, *, status: str | None = None) -> None:
         """Record an event that changes nothing (e.g. a status Notify added later)."""
@@ -121,6 +135,21 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------
 
+    def _row_insert(self) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING RETURNING *`` with the database's clock,
+        compiled once (queue_email is on a request's path)."""
+        if self._cached_row_insert is None:
+            now = self.db.now()
+            due = now + bindparam("delay", type_=Float)
+            columns: dict[str, Any] = {c.name: bindparam(c.name) for c in outbox.c if c.name in _INSERTED}
+            self._cached_row_insert = (
+                self._insert_ignore(outbox)
+                .values(**columns, next_attempt_at=due, abandon_after=due + bindparam("abandon", type_=Float),
+                        created_at=now, updated_at=now)
+                .returning(*outbox.c)
+            )
+        return self._cached_row_insert
+
     def insert(self, values: Mapping[str, Any], *, delay: float | None, abandon_after: float,
                conn: Connection | None = None) -> tuple[RowMapping, bool]:
         """Insert a queued row; ``(row, True)``, or the existing row and False when its
@@ -128,27 +157,15 @@ class Store:
         if conn is None:
             with self.db.begin() as own:
                 return self.insert(values, delay=delay, abandon_after=abandon_after, conn=own)
-        now = self.db.now()
-        due = now if not delay else now + delay
-        row_values = {
-            **values,
-            "service_id": self.service_id,
-            "status": states.QUEUED,
-            "attempts": 0,
-            "generation": 1,
-            "maybe_sent": False,
-            "next_attempt_at": due,
-            "abandon_after": due + abandon_after,
-            "created_at": now,
-            "updated_at": now,
-        }
-        inserted = conn.execute(self._insert_ignore(outbox).values(**row_values).returning(C.id)).first()
-        if inserted is not None:
+        params: dict[str, Any] = dict.fromkeys(_INSERTED)
+        params.update(values)
+        params.update(service_id=self.service_id, status=states.QUEUED, attempts=0, generation=1,
+                      maybe_sent=False, delay=delay or 0.0, abandon=abandon_after)
+        row = conn.execute(self._row_insert(), params).mappings().first()
+        if row is not None:
             self.add_event(conn, values["id"], "queued", status=states.QUEUED)
-            row = conn.execute(select(outbox).where(C.id == values["id"])).mappings().one()
             return row, True
-        existing = self._find_duplicate(conn, values)
-        return existing, False
+        return self._find_duplicate(conn, values), False
 
     def _find_duplicate(self, conn: Connection, values: Mapping[str, Any]) -> RowMapping:
         if values.get("dedupe_key") is not None:
