@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
-# Characters Notify removes from anywhere in an address (zero-width and friends).
-_OBSCURE_ZERO_WIDTH = "\u180e\u200b\u200c\u200d\u2060\ufeff"
-# Whitespace Notify strips from either end, on top of str.strip()'s own set.
-_OBSCURE_EDGE_WHITESPACE = "\u00a0\u202f\u2007\u3000"
+# notifications-utils' strip_and_remove_obscure_whitespace: these go from anywhere in the
+# address (zero-width characters, line and paragraph separators, no-break spaces), then
+# string.whitespace from both ends. Nothing else: an ideographic space stays, and fails.
+_REMOVED_ANYWHERE = "\u180e\u200b\u200c\u200d\u2060\ufeff\u2028\u2029\u00a0\u202f"
+_EDGE_WHITESPACE = " \t\n\r\x0b\x0c"
 
 _ADDRESS = re.compile(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~\-]+@([^.@][^@\s]+)$")
 _LABEL = re.compile(r"^(xn|[a-z0-9]+)(-?-[a-z0-9]+)*$", re.IGNORECASE)
@@ -31,9 +32,9 @@ SMOKE_TEST_ADDRESSES = frozenset(
 
 def strip_address(value: str) -> str:
     """Remove the whitespace Notify ignores around (and zero-width characters in) an address."""
-    for char in _OBSCURE_ZERO_WIDTH:
+    for char in _REMOVED_ANYWHERE:
         value = value.replace(char, "")
-    return value.strip().strip(_OBSCURE_EDGE_WHITESPACE).strip()
+    return value.strip(_EDGE_WHITESPACE)
 
 
 def is_valid_email_address(value: str) -> bool:
