@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app
 
-from .callbacks import CALLBACK_STATUSES, CallbackSender, complaint_payload, delivery_status_payload
+from .callback_sender import CALLBACK_STATUSES, CallbackSender, complaint_payload, delivery_status_payload
 from .config import SimulatorConfig, SimulatorConfigError, parse_api_key, parse_service, parse_template
 from .delivery import decide_outcome
 from .email_html import render_html_body

@@ -11,7 +11,7 @@ import requests
 from notifications_python_client import NotificationsAPIClient
 
 from flask_dm_email.simulator import SimulatorServer
-from flask_dm_email.simulator.callbacks import CALLBACK_STATUSES, delivery_status_payload
+from flask_dm_email.simulator.callback_sender import CALLBACK_STATUSES, delivery_status_payload
 from flask_dm_email.simulator.models import Notification
 
 from .conftest import CALLBACK_TOKEN, Receiver
