@@ -24,13 +24,14 @@ from ..backends import EmailBackend, OutgoingEmail
 from ..config import Settings
 from ..errors import EmailError
 from ..sending import make_result, report_sent
-from ..signals import email_failed
+from ..signals import email_failed, outbox_alert
 from ..state import DMEmailState
 from . import states
 from .records import QueuedEmail, status_changed
 from .store import Store
 
 logger = logging.getLogger("flask_dm_email.outbox")
+alerts = logging.getLogger("flask_dm_email.alerts")
 
 # Errors that are about the sender, not the email: failing every row in turn would be
 # wrong, so the outbox pauses and says so instead.
@@ -160,9 +161,10 @@ class Delivery:
             # The key or the clock is wrong: every email would fail the same way.
             self._finish(row, token, states.QUEUED, {"last_error_class": cls, "last_status_code": code},
                          kind="sender-refused", http_status=code, error_class=cls, delay=60.0)
-            self.store.set_paused(True, f"Notify answered {code} {cls}")
-            logger.error("Outbox paused: Notify refused the sender (%s %s). Fix the key or clock, then resume.",
-                         code, cls)
+            if self.store.set_paused(True, f"Notify answered {code} {cls}"):
+                alerts.error("Outbox paused: Notify refused the sender (%s %s). Fix DM_NOTIFY_KEY or the clock, then "
+                             "run 'flask dm-email outbox resume'.", code, cls)
+                outbox_alert.send(self.app, kind="paused", details={"status_code": code, "error_class": cls})
             return states.QUEUED
         values = {"attempts": attempts, "last_error_class": cls or "Unreachable", "last_status_code": code,
                   "personalisation": None}

@@ -96,10 +96,17 @@ class Store:
             value = conn.execute(select(meta.c.value).where(meta.c.name == f"{_PAUSED}:{self.service_id}")).scalar()
         return value == "1"
 
-    def set_paused(self, paused: bool, reason: str) -> None:
+    def set_paused(self, paused: bool, reason: str) -> bool:
+        """Set the pause flag; True if this call changed it (so one pause alerts once)."""
+        name = f"{_PAUSED}:{self.service_id}"
+        value = "1" if paused else "0"
         with self.db.begin() as conn:
-            self._upsert_meta(conn, f"{_PAUSED}:{self.service_id}", "1" if paused else "0")
+            before = conn.execute(select(meta.c.value).where(meta.c.name == name)).scalar()
+            if (before == "1") == paused:
+                return False
+            self._upsert_meta(conn, name, value)
             self.add_event(conn, "", "paused" if paused else "resumed", error_class=reason[:100] or None)
+        return True
 
     # -- events ----------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from flask_dm_email import (
 )
 from flask_dm_email.helpers import hash_string
 from flask_dm_email.outbox import states
-from flask_dm_email.signals import email_failed, email_queued, email_status_changed
+from flask_dm_email.signals import email_failed, email_queued, email_status_changed, outbox_alert
 from flask_dm_email.testing import delivery_receipt
 
 from .conftest import SAFE, TIMEOUT, on_simulator
@@ -189,13 +189,15 @@ class TestDelivery:
         service = sim.add_service(name="Other")
         wrong_key = sim.create_api_key(service_id=service["id"], key_type="test")
         app = make_outbox_app(DM_NOTIFY_KEY=wrong_key[:-36] + "3d844edf-8d35-48ac-975b-e847b4f122b0")
-        with app.app_context():
+        alerts: list[dict[str, Any]] = []
+        with app.app_context(), outbox_alert.connected_to(lambda sender, **kw: alerts.append(kw), app):
             rows = [queue_email(f"p{n}@gov.uk", "welcome", {"name": "A"}) for n in range(3)]
             DMEmail.outbox.drain()
             assert DMEmail.outbox.paused
             statuses = {outbox(app).get(r.id)["status"] for r in rows}
             assert states.FAILED not in statuses
             assert DMEmail.outbox.drain() == 0  # paused: nothing is claimed
+        assert alerts == [{"kind": "paused", "details": {"status_code": 403, "error_class": "AuthError"}}]
 
 
 class TestReceipts:
