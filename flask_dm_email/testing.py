@@ -7,6 +7,8 @@ pytest-flask's do:
 * ``sent_emails`` — the list of emails sent during the test
   (:class:`~flask_dm_email.backends.OutgoingEmail` objects); ``dm_email_outbox`` is its
   old name, kept so existing tests work (it is not the durable outbox);
+* ``email_outbox`` — the durable outbox of the ``app`` fixture's app
+  (:class:`OutboxProbe`): what is queued, ``drain()`` to deliver it, the rows by status;
 * ``notify_simulator`` — a local GOV.UK Notify simulator on a free port, stopped after
   the test (see :class:`flask_dm_email.simulator.SimulatorServer`).
 """
@@ -23,6 +25,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from .backends import OutgoingEmail
+from .outbox.records import QueuedEmail
 from .signals import email_sent
 
 if TYPE_CHECKING:
@@ -99,6 +102,51 @@ def serve_app(app: Flask, host: str = "127.0.0.1") -> Iterator[str]:
         thread.join(timeout=5)
 
 
+class OutboxProbe:
+    """The outbox of one app, for assertions in tests (hashed addresses only)::
+
+        def test_signup(client, email_outbox):
+            client.post("/signup", data={...})
+            [email] = email_outbox.queued()
+            assert email.template_name == "welcome"
+            email_outbox.drain()
+            assert email_outbox.get(email.id).status == "sent-to-notify"
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def _outbox(self) -> Any:
+        from .extension import DMEmail
+
+        return DMEmail.outbox
+
+    def all(self, *, status: str | None = None) -> list[QueuedEmail]:
+        """Every row (newest first), or those with ``status``."""
+        with self.app.app_context():
+            return list(self._outbox().find(status=status, limit=100_000))
+
+    def queued(self) -> list[QueuedEmail]:
+        """Rows waiting to be sent."""
+        return self.all(status="queued")
+
+    def get(self, email_id: str) -> QueuedEmail | None:
+        with self.app.app_context():
+            email: QueuedEmail | None = self._outbox().get(email_id)
+            return email
+
+    def counts(self) -> dict[str, int]:
+        with self.app.app_context():
+            counts: dict[str, int] = self._outbox().counts()
+            return counts
+
+    def drain(self, timeout: float = 30.0) -> int:
+        """Deliver everything due, now, through the app's backend; how many rows."""
+        with self.app.app_context():
+            handled: int = self._outbox().drain(timeout)
+            return handled
+
+
 try:
     import pytest
 except ImportError:  # pragma: no cover - the plugin is only loaded by pytest
@@ -116,6 +164,11 @@ if pytest is not None:
     def dm_email_outbox(sent_emails: list[OutgoingEmail]) -> list[OutgoingEmail]:
         """The old name of ``sent_emails``."""
         return sent_emails
+
+    @pytest.fixture
+    def email_outbox(app: Flask) -> OutboxProbe:
+        """The ``app`` fixture's durable outbox (in memory on the test stage)."""
+        return OutboxProbe(app)
 
     @pytest.fixture
     def notify_simulator() -> Iterator[SimulatorServer]:

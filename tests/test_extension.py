@@ -227,3 +227,13 @@ def test_sent_emails_fixture(app: Flask, sent_emails: list[OutgoingEmail]) -> No
 def test_old_fixture_name_still_works(app: Flask, dm_email_outbox: list[OutgoingEmail]) -> None:
     send_email("someone@example.com", "welcome")
     assert [e.template_name for e in dm_email_outbox] == ["welcome"]
+
+
+def test_email_outbox_fixture_queues_and_drains(app: Flask, email_outbox: Any) -> None:
+    from flask_dm_email import queue_email
+
+    queued = queue_email("someone@example.com", "welcome")
+    assert [e.id for e in email_outbox.queued()] == [queued.id]
+    assert email_outbox.drain() == 1
+    assert email_outbox.get(queued.id).status == "sent-to-notify"
+    assert email_outbox.counts() == {"sent-to-notify": 1}
