@@ -103,7 +103,9 @@ def serve_app(app: Flask, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 class OutboxProbe:
-    """The outbox of one app, for assertions in tests (hashed addresses only)::
+    """The outbox of one app, for assertions in tests (hashed addresses only).
+
+    For example::
 
         def test_signup(client, email_outbox):
             client.post("/signup", data={...})
