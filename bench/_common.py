@@ -48,8 +48,8 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def make_app(bench: Bench) -> tuple[Flask, DMEmail]:
-    """An app sending through the simulator with the notify backend."""
+def make_app(bench: Bench, **config: object) -> tuple[Flask, DMEmail]:
+    """An app sending through the simulator with the notify backend; ``config`` adds keys."""
     app = Flask(__name__)
     app.config.update(
         DM_ENVIRONMENT="test",
@@ -58,5 +58,6 @@ def make_app(bench: Bench) -> tuple[Flask, DMEmail]:
         DM_NOTIFY_BASE_URL=bench.simulator.url,
         DM_NOTIFY_TEMPLATES={"bench": bench.template_id},
         DM_NOTIFY_CALLBACKS_ENABLED=False,
+        **config,
     )
     return app, DMEmail(app)

@@ -14,24 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import Bench, median_ms, parse_args, simulator
+from _common import Bench, make_app, median_ms, parse_args, simulator
 from flask import Flask
 
-from flask_dm_email import DMEmail, queue_email, send_email
+from flask_dm_email import queue_email, send_email
 
 
-def make_app(bench: Bench, outbox: Path) -> Flask:
-    app = Flask(__name__)
-    app.config.update(
-        DM_ENVIRONMENT="test",
-        DM_EMAIL_BACKEND="notify",
-        DM_NOTIFY_KEY=bench.key,
-        DM_NOTIFY_BASE_URL=bench.simulator.url,
-        DM_NOTIFY_TEMPLATES={"bench": bench.template_id},
-        DM_NOTIFY_CALLBACKS_ENABLED=False,
-        DM_EMAIL_OUTBOX_URL=f"sqlite:///{outbox}",
-    )
-    dm_email = DMEmail(app)
+def make_outbox_app(bench: Bench, outbox: Path) -> Flask:
+    app, dm_email = make_app(bench, DM_EMAIL_OUTBOX_URL=f"sqlite:///{outbox}")
     with app.app_context():
         dm_email.outbox.create_tables()
 
@@ -53,7 +43,7 @@ def main() -> None:
     queued: list[float] = []
     sent: list[float] = []
     with simulator() as bench, tempfile.TemporaryDirectory() as tmp:
-        client = make_app(bench, Path(tmp) / "outbox.sqlite3").test_client()
+        client = make_outbox_app(bench, Path(tmp) / "outbox.sqlite3").test_client()
         client.post("/queue/0")
         client.post("/send/0")  # warm both paths
         n = 0

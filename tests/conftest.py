@@ -51,6 +51,18 @@ def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
         yield application
 
 
+@pytest.fixture
+def sim(notify_simulator: Any) -> Any:
+    """The plugin's simulator, under a short name."""
+    return notify_simulator
+
+
+@pytest.fixture
+def template_id(sim: Any) -> str:
+    """A "Welcome" template with a ((name)) placeholder on the simulator."""
+    return str(sim.add_template(name="Welcome", subject="Hello ((name))", body="Dear ((name)),\n\nWelcome."))
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     """Keep each phase's report on the test item, so fixtures can see a failure

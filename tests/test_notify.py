@@ -35,16 +35,6 @@ TIMEOUT = 0.5
 
 
 @pytest.fixture
-def sim(notify_simulator: Any) -> Any:
-    return notify_simulator
-
-
-@pytest.fixture
-def template_id(sim: Any) -> str:
-    return str(sim.add_template(name="Welcome", subject="Hello ((name))", body="Dear ((name)),\n\nWelcome."))
-
-
-@pytest.fixture
 def notify_app(make_app: Callable[..., Flask], sim: Any, template_id: str) -> Callable[..., Flask]:
     """An app sending through the simulator with a test key; overrides as keyword args."""
 

@@ -29,16 +29,6 @@ def outbox_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def sim(notify_simulator: Any) -> Any:
-    return notify_simulator
-
-
-@pytest.fixture
-def template_id(sim: Any) -> str:
-    return str(sim.add_template(name="Welcome", subject="Hello ((name))", body="Dear ((name)),\n\nWelcome."))
-
-
-@pytest.fixture
 def make_outbox_app(sim: Any, template_id: str, outbox_url: str) -> Callable[..., Flask]:
     """An app on the test stage sending through the simulator, with its outbox at
     ``outbox_url`` and fast retries; keyword arguments override config."""
