@@ -2,6 +2,13 @@
 
 Connect with ``signal.connect(receiver, app)`` to hear one app only, or with
 ``signal.connect(receiver)`` to hear all of them.
+
+Addresses in payloads: signals are in-process calls to your own code, which may need
+the address to act (find the user, flag the account), so the receipt and complaint
+payloads are what Notify sent, ``to`` included. ``user_deactivated`` adds ``email_hash``
+for log lines. The outbox's signals (``email_queued``, ``email_status_changed``) carry a
+:class:`~flask_dm_email.outbox.QueuedEmail`, which has only the hash. Whatever a receiver
+logs, it should log the hash (:func:`~flask_dm_email.helpers.hash_string`), never ``to``.
 """
 
 from __future__ import annotations

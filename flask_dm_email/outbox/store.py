@@ -9,16 +9,17 @@ nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Float, RowMapping, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Float, RowMapping, and_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import EmailConfigError
 from . import states
 from .database import Database
+from .reads import StoreReads
 from .tables import SCHEMA_VERSION, event, meta, metadata, outbox
 
 C = outbox.c
@@ -34,8 +35,9 @@ _PAUSED = "paused"
 _VERSION = "schema_version"
 
 
-class Store:
-    """The outbox of one Notify service in one database."""
+class Store(StoreReads):
+    """The outbox of one Notify service in one database: the writes (reads in
+    :class:`~flask_dm_email.outbox.reads.StoreReads`)."""
 
     def __init__(self, db: Database, service_id: str) -> None:
         self.db = db
@@ -321,80 +323,6 @@ class Store:
                                    error_class=error_class)
                     return current, new_status
         return None, None  # pragma: no cover - five lost races in a row
-
-    # -- reading ---------------------------------------------------------------------
-
-    def now_value(self) -> float:
-        """The database's clock now (seconds since the epoch)."""
-        with self.db.connect() as conn:
-            return float(conn.execute(select(self.db.now())).scalar_one())
-
-    def get(self, row_id: str) -> RowMapping | None:
-        with self.db.connect() as conn:
-            return conn.execute(select(outbox).where(C.id == row_id)).mappings().first()
-
-    def find(self, *, limit: int = 100, **criteria: Any) -> Sequence[RowMapping]:
-        """Rows matching every ``column=value`` given, newest first."""
-        query = select(outbox).where(C.service_id == self.service_id)
-        for name, value in criteria.items():
-            query = query.where(outbox.c[name] == value)
-        with self.db.connect() as conn:
-            return conn.execute(query.order_by(C.created_at.desc()).limit(limit)).mappings().all()
-
-    def by_notify(self, notify_id: str | None, reference: str | None) -> RowMapping | None:
-        """The row a receipt is about: by Notify's id, else by the reference we sent."""
-        with self.db.connect() as conn:
-            if notify_id:
-                row = conn.execute(select(outbox).where(C.notify_id == notify_id)).mappings().first()
-                if row is not None:
-                    return row
-            if reference:
-                return conn.execute(select(outbox).where(C.notify_reference == reference)).mappings().first()
-        return None
-
-    def counts(self) -> dict[str, int]:
-        with self.db.connect() as conn:
-            rows = conn.execute(
-                select(C.status, func.count()).where(C.service_id == self.service_id).group_by(C.status)
-            ).all()
-        return {status: int(count) for status, count in rows}
-
-    def due_count(self) -> int:
-        with self.db.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).where(
-                        C.service_id == self.service_id,
-                        C.status.in_(states.CLAIMABLE | {states.SENDING}),
-                        C.next_attempt_at <= self.db.now(),
-                    )
-                ).scalar_one()
-            )
-
-    def unsettled(self, statuses: Iterable[str], *, older_than: float, limit: int) -> Sequence[RowMapping]:
-        """Rows with Notify but without an outcome, unchanged for ``older_than`` seconds."""
-        with self.db.connect() as conn:
-            return conn.execute(
-                select(outbox)
-                .where(
-                    C.service_id == self.service_id,
-                    C.status.in_(list(statuses)),
-                    C.notify_id.is_not(None),
-                    C.updated_at <= self.db.now() - older_than,
-                )
-                .order_by(C.updated_at)
-                .limit(limit)
-            ).mappings().all()
-
-    def events_of(self, row_id: str) -> Sequence[RowMapping]:
-        with self.db.connect() as conn:
-            return conn.execute(select(event).where(event.c.outbox_id == row_id).order_by(event.c.id)).mappings().all()
-
-    def iter_rows(self, *, statuses: Iterable[str]) -> Iterator[RowMapping]:
-        with self.db.connect() as conn:
-            yield from conn.execute(
-                select(outbox).where(C.service_id == self.service_id, C.status.in_(list(statuses)))
-            ).mappings()
 
     # -- retention -------------------------------------------------------------------
 

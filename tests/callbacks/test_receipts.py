@@ -139,3 +139,17 @@ def test_no_hook_on_a_live_stage_warns_at_init_app(caplog: pytest.LogCaptureFixt
     )
     DMEmail(app)
     assert any("No user_deactivator is registered" in r.getMessage() for r in caplog.records)
+
+
+def test_signal_payloads_carry_what_the_docs_say(callbacks: CallbackApp) -> None:
+    """Receipt signals carry Notify's receipt, ``to`` included (receivers act on it);
+    ``user_deactivated`` adds the hash for logging."""
+    payloads: dict[str, dict[str, Any]] = {}
+    with (
+        permanent_failure.connected_to(lambda s, **kw: payloads.__setitem__("permanent", kw), callbacks.app),
+        user_deactivated.connected_to(lambda s, **kw: payloads.__setitem__("deactivated", kw), callbacks.app),
+    ):
+        callbacks.post(make_receipt(status="permanent-failure"))
+    assert payloads["permanent"]["receipt"]["to"] == ADDRESS
+    assert payloads["deactivated"]["receipt"]["to"] == ADDRESS
+    assert payloads["deactivated"]["email_hash"] == hash_string(ADDRESS)

@@ -1,0 +1,93 @@
+"""Reading the outbox tables: rows, counts, timelines. No writes here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import RowMapping, func, select
+
+from . import states
+from .database import Database
+from .tables import event, outbox
+
+C = outbox.c
+
+
+class StoreReads:
+    """The read half of :class:`~flask_dm_email.outbox.store.Store`."""
+
+    db: Database
+    service_id: str
+
+    def now_value(self) -> float:
+        """The database's clock now (seconds since the epoch)."""
+        with self.db.connect() as conn:
+            return float(conn.execute(select(self.db.now())).scalar_one())
+
+    def get(self, row_id: str) -> RowMapping | None:
+        with self.db.connect() as conn:
+            return conn.execute(select(outbox).where(C.id == row_id)).mappings().first()
+
+    def find(self, *, limit: int = 100, **criteria: Any) -> Sequence[RowMapping]:
+        """Rows matching every ``column=value`` given, newest first."""
+        query = select(outbox).where(C.service_id == self.service_id)
+        for name, value in criteria.items():
+            query = query.where(outbox.c[name] == value)
+        with self.db.connect() as conn:
+            return conn.execute(query.order_by(C.created_at.desc()).limit(limit)).mappings().all()
+
+    def by_notify(self, notify_id: str | None, reference: str | None) -> RowMapping | None:
+        """The row a receipt is about: by Notify's id, else by the reference we sent."""
+        with self.db.connect() as conn:
+            if notify_id:
+                row = conn.execute(select(outbox).where(C.notify_id == notify_id)).mappings().first()
+                if row is not None:
+                    return row
+            if reference:
+                return conn.execute(select(outbox).where(C.notify_reference == reference)).mappings().first()
+        return None
+
+    def counts(self) -> dict[str, int]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(C.status, func.count()).where(C.service_id == self.service_id).group_by(C.status)
+            ).all()
+        return {status: int(count) for status, count in rows}
+
+    def due_count(self) -> int:
+        with self.db.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        C.service_id == self.service_id,
+                        C.status.in_(states.CLAIMABLE | {states.SENDING}),
+                        C.next_attempt_at <= self.db.now(),
+                    )
+                ).scalar_one()
+            )
+
+    def unsettled(self, statuses: Iterable[str], *, older_than: float, limit: int) -> Sequence[RowMapping]:
+        """Rows with Notify but without an outcome, unchanged for ``older_than`` seconds."""
+        with self.db.connect() as conn:
+            return conn.execute(
+                select(outbox)
+                .where(
+                    C.service_id == self.service_id,
+                    C.status.in_(list(statuses)),
+                    C.notify_id.is_not(None),
+                    C.updated_at <= self.db.now() - older_than,
+                )
+                .order_by(C.updated_at)
+                .limit(limit)
+            ).mappings().all()
+
+    def events_of(self, row_id: str) -> Sequence[RowMapping]:
+        with self.db.connect() as conn:
+            return conn.execute(select(event).where(event.c.outbox_id == row_id).order_by(event.c.id)).mappings().all()
+
+    def iter_rows(self, *, statuses: Iterable[str]) -> Iterator[RowMapping]:
+        with self.db.connect() as conn:
+            yield from conn.execute(
+                select(outbox).where(C.service_id == self.service_id, C.status.in_(list(statuses)))
+            ).mappings()
