@@ -148,21 +148,30 @@ def report_sent(app: Flask, state: DMEmailState, email: OutgoingEmail, result: S
     email_sent.send(app, email=email, result=result)
 
 
+def find_earlier(state: DMEmailState, email: OutgoingEmail) -> SentEmail | None:
+    """The result for an email Notify already has under this reference (not a
+    temporary or technical failure), or None: the ``allow_resend=False`` check."""
+    earlier = state.backend.find_sent(email.reference)
+    if earlier is None:
+        return None
+    logger.info(
+        "Email with ref %s (template %s) has already been sent to %s; not resending",
+        email.reference,
+        email.template_name or email.template_id,
+        email.to_hash,
+        extra={"ref": email.reference, "email_address": email.to_hash},
+    )
+    return make_result(state, email, earlier, already_sent=True)
+
+
 def deliver(app: Flask, state: DMEmailState, email: OutgoingEmail, *, allow_resend: bool = True) -> SentEmail:
     """Hand a prepared email to the backend (after the de-duplication lookup when
     ``allow_resend`` is False), then log and signal. Errors propagate unreported:
     :func:`send_email` reports them."""
     if not allow_resend:
-        earlier = state.backend.find_sent(email.reference)
+        earlier = find_earlier(state, email)
         if earlier is not None:
-            logger.info(
-                "Email with ref %s (template %s) has already been sent to %s; not resending",
-                email.reference,
-                email.template_name or email.template_id,
-                email.to_hash,
-                extra={"ref": email.reference, "email_address": email.to_hash},
-            )
-            return make_result(state, email, earlier, already_sent=True)
+            return earlier
     response = state.backend.send(email)
     result = make_result(state, email, response, already_sent=False)
     report_sent(app, state, email, result)
@@ -198,9 +207,27 @@ def send_email(
     state = get_state(app)
     request = SendRequest(to, template, personalisation, reference, reply_to_id, allow_resend)
     email: OutgoingEmail | None = None
+    row: tuple[str, str] | None = None
     try:
         email = prepare(state, request)
-        return deliver(app, state, email, allow_resend=allow_resend)
+        if not allow_resend:
+            earlier = find_earlier(state, email)
+            if earlier is not None:
+                return earlier
+        if state.outbox is not None:
+            from .outbox import sync_rows
+
+            row = sync_rows.start(state, email)
+        result = deliver(app, state, email)
     except EmailError as error:
+        if row is not None:
+            from .outbox import sync_rows
+
+            sync_rows.failed(state, row, error)
         report_failure(app, error, email, template, reference)
         raise
+    if row is not None:
+        from .outbox import sync_rows
+
+        sync_rows.sent(state, row, result.response)
+    return result

@@ -71,10 +71,12 @@ def _attempt(backend: EmailBackend, email: OutgoingEmail) -> Attempt:
         return Attempt(Outcome.FAILED, error=error, error_class=type(error).__name__)
 
 
-def _lookup(backend: EmailBackend, reference: str) -> Mapping[str, Any] | None:
+def _lookup(backend: EmailBackend, reference: str, since: float) -> Mapping[str, Any] | None:
+    """Notify's notification with ``reference`` created since the row was (a synchronous
+    send's reference may have been used before)."""
     lookup = getattr(backend, "lookup", None)
     if lookup is not None:
-        found: Mapping[str, Any] | None = lookup(reference)
+        found: Mapping[str, Any] | None = lookup(reference, since=datetime.fromtimestamp(since, UTC))
         return found
     return backend.find_sent(reference)
 
@@ -115,7 +117,7 @@ class Delivery:
         """Look up a row whose last attempt was unclear. Returns the status it ended in,
         or None when it is proved unsent and may be posted."""
         try:
-            found = _lookup(self.state.backend, email.reference)
+            found = _lookup(self.state.backend, email.reference, row["created_at"])
         except Exception as error:  # Notify could not be asked: nothing is known yet
             delay = self.retry_delay(max(row["attempts"], 1))
             self._finish(row, token, states.RETRYING, kind="lookup-failed", error_class=type(error).__name__,

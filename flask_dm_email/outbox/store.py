@@ -159,6 +159,23 @@ class Store(StoreReads):
             )
         return self._cached_row_insert
 
+    def insert_claimed(self, values: Mapping[str, Any], *, lease_seconds: float, abandon_after: float) -> str:
+        """Insert a row already claimed by its caller (a synchronous send in progress);
+        returns its claim token. If the caller dies, the lease runs out and a worker looks
+        the email up."""
+        token = uuid.uuid4().hex
+        with self.db.begin() as conn:
+            now = self.db.now()
+            conn.execute(
+                insert(outbox).values(
+                    **values, service_id=self.service_id, status=states.SENDING, attempts=0, generation=1,
+                    maybe_sent=False, claim_token=token, lease_expires_at=now + lease_seconds,
+                    next_attempt_at=now, abandon_after=now + abandon_after, created_at=now, updated_at=now,
+                )
+            )
+            self.add_event(conn, values["id"], "sending-now", status=states.SENDING)
+        return token
+
     def insert(self, values: Mapping[str, Any], *, delay: float | None, abandon_after: float,
                conn: Connection | None = None) -> tuple[RowMapping, bool]:
         """Insert a queued row; ``(row, True)``, or the existing row and False when its

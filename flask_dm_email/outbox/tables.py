@@ -51,7 +51,9 @@ outbox = Table(
     Column("to_hash", String(64), nullable=False),
     Column("redirected", Boolean, nullable=False, default=False),
     Column("reference", String(1000), nullable=False),
-    Column("notify_reference", String(1000), nullable=False, unique=True),
+    # The reference Notify got. Unique for queued rows (it holds the row id); a synchronous
+    # send's row keeps the caller's own reference, which may repeat.
+    Column("notify_reference", String(1000), nullable=False),
     Column("generation", Integer, nullable=False, default=1),
     Column("reply_to_id", String(36)),
     Column("dedupe_key", String(400), unique=True),
@@ -78,6 +80,7 @@ outbox = Table(
     Index("ix_dm_email_outbox_due", "status", "priority", "next_attempt_at"),
     Index("ix_dm_email_outbox_link", "link_type", "link_id"),
     Index("ix_dm_email_outbox_notify_id", "notify_id"),
+    Index("ix_dm_email_outbox_notify_reference", "notify_reference"),
     Index("ix_dm_email_outbox_to_hash", "to_hash"),
     Index("ix_dm_email_outbox_final", "final_at"),
 )
