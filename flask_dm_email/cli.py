@@ -3,6 +3,7 @@ Notify simulator. Output never shows an address, an API key secret or a token.""
 
 from __future__ import annotations
 
+import secrets
 import sys
 from typing import Any
 
@@ -132,6 +133,11 @@ def send_test_command(to: str, template: str, personalisation: tuple[str, ...], 
     default=None,
     help="Where to POST receipts; defaults to this app's callback endpoint on 127.0.0.1:5000.",
 )
+@click.option(
+    "--callback-token",
+    default=None,
+    help="Bearer token for the receipts (default: the app's DM_NOTIFY_CALLBACK_TOKEN, else a new one).",
+)
 @click.option("--delivery-delay", type=float, default=None, help="Seconds from sending to final status.")
 @click.option("--callback-retry-delay", type=float, default=None, help="Seconds between callback retries.")
 def simulator_command(
@@ -139,6 +145,7 @@ def simulator_command(
     host: str,
     port: int,
     callback_url: str | None,
+    callback_token: str | None,
     delivery_delay: float | None,
     callback_retry_delay: float | None,
 ) -> None:
@@ -146,12 +153,22 @@ def simulator_command(
     from .simulator import serve
 
     settings = get_state(load_app()).settings
-    token = settings.callback_tokens[0] if settings.callback_tokens else None
+    token = callback_token or (settings.callback_tokens[0] if settings.callback_tokens else None)
     if callback_url is None and settings.callbacks_enabled:
         callback_url = f"http://127.0.0.1:5000{settings.callback_prefix}/notify"
+    if callback_url and token is None:
+        # Notify always sends a token; the app accepts any while it has none configured
+        # (development and test only), so a fresh one keeps the simulator faithful.
+        token = secrets.token_urlsafe(24)
+        click.echo(
+            "The app has no DM_NOTIFY_CALLBACK_TOKEN, so the simulator sends receipts with a new one. "
+            f"To require it, set DM_NOTIFY_CALLBACK_TOKEN={token} in the app's .env."
+        )
     click.echo(f"Notify simulator on http://{host}:{port} (inbox: /_simulator/inbox)")
     if callback_url:
         click.echo(f"Delivery receipts go to {callback_url}")
+    elif not settings.callbacks_enabled:
+        click.echo("No receipts are sent: the app has DM_NOTIFY_CALLBACKS_ENABLED=false.")
     serve(
         config_path,
         host,

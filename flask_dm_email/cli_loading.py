@@ -11,6 +11,7 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from .errors import EmailConfigError
+from .state import EXTENSION_KEY
 
 
 def _find_config_error(error: BaseException | None) -> EmailConfigError | None:
@@ -34,9 +35,17 @@ def load_app() -> Flask:
     """Load the app ourselves so an invalid config is reported as a list, not a traceback."""
     info = click.get_current_context().ensure_object(ScriptInfo)
     try:
-        return info.load_app()
+        app = info.load_app()
     except Exception as error:  # the app factory may wrap our error in its own
         config_error = _find_config_error(error)
         if config_error is None:
             raise
         fail_config(config_error)
+    if EXTENSION_KEY not in app.extensions:
+        click.echo(
+            f"The app {app.name!r} does not use flask-dm-email: call DMEmail().init_app(app) in its "
+            "factory (see the README's 'Adopting it'), or pass the right app with --app.",
+            err=True,
+        )
+        sys.exit(1)
+    return app

@@ -197,7 +197,7 @@ class SettingsSchema(Schema):
     )
 
 
-# Fixes added to marshmallow's type errors, keyed by config key.
+# Fixes added to marshmallow's type errors, keyed by config key: each shows a valid value.
 FIXES = {
     DM_NOTIFY_BASE_URL: "Use the API root, e.g. https://api.notifications.service.gov.uk "
     "or the simulator's http://127.0.0.1:6011.",
@@ -207,4 +207,14 @@ FIXES = {
     "example.com=success@simulator.amazonses.com.",
     DM_NOTIFY_CALLBACKS_ENABLED: "Use true or false.",
     DM_EMAIL_EMBEDDED_WORKER: "Use true or false.",
+    DM_NOTIFY_TIMEOUT: "Use a number of seconds, e.g. DM_NOTIFY_TIMEOUT=10.",
+    DM_NOTIFY_MAX_ATTEMPTS: "Use a whole number, e.g. DM_NOTIFY_MAX_ATTEMPTS=3.",
+    DM_NOTIFY_RETRY_BACKOFF: "Use a number of seconds, e.g. DM_NOTIFY_RETRY_BACKOFF=0.5.",
+    DM_NOTIFY_RETRY_MAX_BACKOFF: "Use a number of seconds, e.g. DM_NOTIFY_RETRY_MAX_BACKOFF=4.",
+    DM_NOTIFY_RETRY_DEADLINE: "Use a number of seconds, e.g. DM_NOTIFY_RETRY_DEADLINE=20.",
+    DM_NOTIFY_IN_FLIGHT_SECONDS: "Use a number of seconds, e.g. DM_NOTIFY_IN_FLIGHT_SECONDS=75.",
+    DM_EMAIL_RETENTION_DAYS: "Use a number of days, e.g. DM_EMAIL_RETENTION_DAYS=7.",
+    DM_EMAIL_LEASE_SECONDS: "Use a number of seconds, e.g. DM_EMAIL_LEASE_SECONDS=120.",
+    DM_EMAIL_ABANDON_AFTER: "Use a number of seconds, e.g. DM_EMAIL_ABANDON_AFTER=3600.",
+    DM_EMAIL_OUTBOX_URL: "Use a database URL, e.g. postgresql+psycopg://user@host/db, or sqlalchemy.",
 }

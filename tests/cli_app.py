@@ -12,3 +12,10 @@ def create_app() -> Flask:
     app.config.update(DM_ENVIRONMENT="test", DM_NOTIFY_CALLBACK_TOKEN="cli-test-token-0123456789")
     DMEmail(app)
     return app
+
+
+def create_app_without_token() -> Flask:
+    app = Flask(__name__)
+    app.config.update(DM_ENVIRONMENT="development", DM_EMAIL_BACKEND="log")
+    DMEmail(app)
+    return app

@@ -112,7 +112,8 @@ def test_send_test_bad_personalisation() -> None:
     assert "use name=value" in result.output
 
 
-def test_simulator_command_serves_notify_and_prints_no_token(tmp_path: object) -> None:
+def _serve_simulator(module: str) -> str:
+    """Run ``flask --app module dm-email simulator`` until it answers; its output."""
     import os
     import socket
     import subprocess
@@ -128,7 +129,7 @@ def test_simulator_command_serves_notify_and_prints_no_token(tmp_path: object) -
     root = Path(__file__).resolve().parent.parent
     flask = Path(sys.executable).with_name("flask")
     process = subprocess.Popen(
-        [str(flask), "--app", "tests.cli_app", "dm-email", "simulator", "--port", str(port)],
+        [str(flask), "--app", module, "dm-email", "simulator", "--port", str(port)],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.PIPE,
@@ -150,5 +151,29 @@ def test_simulator_command_serves_notify_and_prints_no_token(tmp_path: object) -
         process.terminate()
         output, _ = process.communicate(timeout=10)
     assert f"Notify simulator on http://127.0.0.1:{port}" in output
+    assert "Traceback" not in output
+    return output
+
+
+def test_simulator_command_serves_notify_and_prints_no_token() -> None:
+    output = _serve_simulator("tests.cli_app")
     assert "Delivery receipts go to http://127.0.0.1:5000/callbacks/notify" in output
     assert "cli-test-token-0123456789" not in output
+
+
+def test_simulator_command_starts_without_a_callback_token() -> None:
+    """It used to end in a traceback (SimulatorConfigError) when the app had no token."""
+    output = _serve_simulator("tests.cli_app:create_app_without_token")
+    assert "sends receipts with a new one" in output
+    assert "DM_NOTIFY_CALLBACK_TOKEN=" in output
+
+
+def test_commands_in_an_app_without_the_extension_say_what_to_do() -> None:
+    def plain_app() -> Flask:
+        return Flask(__name__)
+
+    for args in (["config"], ["outbox", "status"], ["send-test", "--to", "a@gov.uk", "--template", "welcome"]):
+        result = run(plain_app, *args)
+        assert result.exit_code == 1, result.output
+        assert "does not use flask-dm-email: call DMEmail().init_app(app)" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)

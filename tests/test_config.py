@@ -430,3 +430,20 @@ class TestStageNames:
         raw, problems, _ = read_raw_settings({"DM_ENVIRONMENT": "local"}, {})
         assert raw.stage is Stage.DEVELOPMENT and problems == []
         assert read_raw_settings({}, {}, testing=True)[0].stage is Stage.TEST
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "example"),
+    [
+        ("DM_NOTIFY_TIMEOUT", "ten", "DM_NOTIFY_TIMEOUT=10"),
+        ("DM_NOTIFY_MAX_ATTEMPTS", "three", "DM_NOTIFY_MAX_ATTEMPTS=3"),
+        ("DM_NOTIFY_RETRY_DEADLINE", "soon", "DM_NOTIFY_RETRY_DEADLINE=20"),
+        ("DM_EMAIL_RETENTION_DAYS", "a week", "DM_EMAIL_RETENTION_DAYS=7"),
+        ("DM_EMAIL_LEASE_SECONDS", "long", "DM_EMAIL_LEASE_SECONDS=120"),
+        ("DM_EMAIL_EMBEDDED_WORKER", "maybe", "true or false"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_key_and_shows_a_valid_one(key: str, value: str, example: str) -> None:
+    [(found_key, message)] = problems({key: value})
+    assert found_key == key
+    assert example in message
