@@ -99,14 +99,22 @@ class Store(StoreReads):
         return value == "1"
 
     def set_paused(self, paused: bool, reason: str) -> bool:
-        """Set the pause flag; True if this call changed it (so one pause alerts once)."""
+        """Set the pause flag; True only for the one call that changed it, even when
+        several workers pause at the same moment (so one pause alerts once)."""
         name = f"{_PAUSED}:{self.service_id}"
         value = "1" if paused else "0"
         with self.db.begin() as conn:
-            before = conn.execute(select(meta.c.value).where(meta.c.name == name)).scalar()
-            if (before == "1") == paused:
-                return False
-            self._upsert_meta(conn, name, value)
+            # A conditional UPDATE: concurrent callers queue on the row, and only the
+            # first finds the old value.
+            changed = conn.execute(
+                update(meta).where(meta.c.name == name, meta.c.value != value).values(value=value)
+            ).rowcount
+            if not changed:
+                inserted = conn.execute(
+                    self._insert_ignore(meta).values(name=name, value=value).returning(meta.c.name)
+                ).first()
+                if inserted is None or not paused:
+                    return False
             self.add_event(conn, "", "paused" if paused else "resumed", error_class=reason[:100] or None)
         return True
 
