@@ -38,6 +38,9 @@ EXAMPLE_DEFAULTS: dict[str, Any] = {
         "example.gov.uk": "success@simulator.amazonses.com",
         "user.marketplace.team": "success@simulator.amazonses.com",
     },
+    # The outbox lives in the example's own database (Flask-SQLAlchemy's engine), so a
+    # sign-up's user row and its welcome email commit, or roll back, together.
+    "DM_EMAIL_OUTBOX_URL": "sqlalchemy",
 }
 
 __all__ = ["RESET_TEMPLATE_ID", "WELCOME_TEMPLATE_ID", "create_app", "dm_email"]
@@ -81,9 +84,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     embedded.setup(app)  # before init_app, which reads the key and URL it sets
     dm_email.init_app(app)
     db.init_app(app)
-    register_hooks(dm_email, app)
+    register_hooks(dm_email)
     with app.app_context():
+        # The example's tables and the outbox's, side by side; a real service would create
+        # both with migrations (dm_email.outbox.metadata is Alembic-ready).
         db.create_all()
+        if app.extensions["dm_email"].settings.outbox.enabled:
+            dm_email.outbox.create_tables()
 
     from .cli import demo_command
     from .views import bp

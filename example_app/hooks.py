@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-
 from flask_dm_email import DMEmail
-from flask_dm_email.signals import delivery_receipt_received
 
-from .models import AuditEvent, SentEmailRecord, User, db, utcnow
+from .models import AuditEvent, User, db
 
 
 def deactivate_user(email_address: str, receipt: Any) -> bool:
@@ -35,15 +32,10 @@ def deactivate_user(email_address: str, receipt: Any) -> bool:
     return True
 
 
-def register_hooks(dm_email: DMEmail, app: Flask) -> None:
-    """Deactivate on permanent failure; record every receipt's status."""
+def register_hooks(dm_email: DMEmail) -> None:
+    """Deactivate on permanent failure.
+
+    Nothing else is needed to keep each email's status: the outbox row queued at sign-up
+    is moved forward by the extension itself when Notify's receipt arrives.
+    """
     dm_email.user_deactivator(deactivate_user)
-
-    def record_status(sender: Flask, receipt: Any, **_: Any) -> None:
-        record = SentEmailRecord.query.filter_by(notification_id=receipt["id"]).first()
-        if record is not None:
-            record.status = receipt["status"]
-            record.updated_at = utcnow()
-            db.session.commit()
-
-    delivery_receipt_received.connect(record_status, app, weak=False)

@@ -1,9 +1,9 @@
-"""The example's database: users, an audit trail, and the emails sent to each user."""
+"""The example's database: users and an audit trail. The emails sent to each user are
+rows of the outbox (``dm_email.outbox.find(link=user)``), in the same database."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
 
 from flask_sqlalchemy import SQLAlchemy
 
@@ -18,19 +18,17 @@ def utcnow() -> datetime:
 class User(db.Model):  # type: ignore[name-defined,misc]
     """An account. ``active`` goes False when Notify reports a permanent failure."""
 
+    # Outbox rows are linked to a user by id (``queue_email(..., link=user)``): never hand a
+    # deleted user's id to a new one, or the new user would see the old one's emails.
+    # (PostgreSQL sequences never reuse ids; SQLite needs AUTOINCREMENT for that.)
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
     id = db.Column(db.Integer, primary_key=True)
     name = db.Column(db.String(100), nullable=False)
     email_address = db.Column(db.String(320), unique=True, nullable=False)
     active = db.Column(db.Boolean, nullable=False, default=True)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
-    emails = db.relationship("SentEmailRecord", back_populates="user", order_by="SentEmailRecord.id")
     audit_events = db.relationship("AuditEvent", order_by="AuditEvent.id", viewonly=True)
-
-    @property
-    def last_email(self) -> SentEmailRecord | None:
-        """The most recent email sent to this user, with its delivery status."""
-        emails = cast("list[SentEmailRecord]", self.emails)
-        return emails[-1] if emails else None
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
@@ -42,15 +40,3 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     notification_id = db.Column(db.String(36))
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
 
-
-class SentEmailRecord(db.Model):  # type: ignore[name-defined,misc]
-    """One email sent to a user, and the last delivery status Notify reported for it."""
-
-    id = db.Column(db.Integer, primary_key=True)
-    notification_id = db.Column(db.String(36), unique=True, nullable=False)
-    user_id = db.Column(db.Integer, db.ForeignKey(User.id), nullable=False)
-    template = db.Column(db.String(100), nullable=False)
-    redirected = db.Column(db.Boolean, nullable=False, default=False)
-    status = db.Column(db.String(40), nullable=False, default="sent to Notify")
-    updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
-    user = db.relationship(User, back_populates="emails")

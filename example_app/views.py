@@ -1,8 +1,15 @@
-"""The example's pages: sign up, password reset, accounts."""
+"""The example's pages: sign up, password reset, accounts.
+
+Emails are queued in the outbox in the same transaction as the data they are about
+(``queue_email(..., session=db.session)``): the user row and its welcome email are
+committed together or not at all, and a worker sends the email after the commit.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from typing import Any
 
 from flask import (
@@ -18,16 +25,38 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
-from flask_dm_email import EmailError, send_email
+from flask_dm_email import EmailError, QueuedEmail, queue_email
 from flask_dm_email.helpers import hash_string
+from flask_dm_email.outbox import states
 from flask_dm_email.recipients import is_valid_email_address
 
+from . import dm_email
 from .csrf import check_csrf, csrf_token
-from .models import SentEmailRecord, User, db
+from .models import User, db
 
 bp = Blueprint("example", __name__)
 logger = logging.getLogger("example_app")
 RESET_MAX_AGE = 3600
+
+#: What the accounts page calls each outbox status, and the GOV.UK tag colour it gets.
+STATUS_TAGS: Mapping[str, tuple[str, str]] = {
+    states.QUEUED: ("queued", "grey"),
+    states.SENDING: ("sending", "light-blue"),
+    states.RETRYING: ("retrying", "yellow"),
+    states.HELD: ("held", "orange"),
+    states.SENT: ("sent to Notify", "blue"),
+    states.NOTIFY_CREATED: ("accepted by Notify", "blue"),
+    states.NOTIFY_SENDING: ("Notify is sending", "light-blue"),
+    states.DELIVERED: ("delivered", "green"),
+    states.PERMANENT_FAILURE: ("permanent failure", "red"),
+    states.TEMPORARY_FAILURE: ("temporary failure", "orange"),
+    states.TECHNICAL_FAILURE: ("technical failure", "red"),
+    states.FAILED: ("failed to send", "red"),
+    states.CANCELLED: ("cancelled", "grey"),
+}
+#: The accounts page refreshes itself while an email this recent is not final; an email
+#: that stays unfinished longer (no receipt, say) does not keep it refreshing for ever.
+REFRESH_WHILE_YOUNGER_THAN = 300
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -49,19 +78,14 @@ def template_globals() -> dict[str, Any]:
     return {"inbox_url": current_app.config.get("EXAMPLE_INBOX_URL"), "csrf_token": csrf_token}
 
 
-def _send(user: User, template: str, personalisation: dict[str, str]) -> bool:
-    """Send and record an email; on failure say so to the user and keep the account."""
-    try:
-        result = send_email(user.email_address, template, personalisation)
-    except EmailError as error:
-        logger.warning("Could not send %s email to user %s: %s", template, user.id, type(error).__name__)
-        flash(f"We could not send the {template} email: {error.message}", "error")
-        return False
-    db.session.add(
-        SentEmailRecord(notification_id=result.id, user_id=user.id, template=template, redirected=result.redirected)
-    )
-    db.session.commit()
-    return True
+def _queue(user: User, template: str, personalisation: dict[str, str]) -> QueuedEmail:
+    """Queue an email to ``user`` in the session's transaction, linked to the user.
+
+    Nothing is committed here: the caller commits the user's changes and the email
+    together. The same checks as ``send_email`` run now (template, address, the stage's
+    recipient policy), so an email that could never be sent fails in the request.
+    """
+    return queue_email(user.email_address, template, personalisation, link=user, session=db.session)
 
 
 @bp.get("/")
@@ -86,13 +110,21 @@ def signup() -> ResponseReturnValue:
         errors["email"] = "An account with this email address already exists"
     if errors:
         return render_template("signup.html", errors=errors, form=form), 400
+    # One transaction: the user, then (with the id the flush gives it) its welcome email.
     user = User(name=form["name"], email_address=form["email"])
     db.session.add(user)
+    try:
+        db.session.flush()
+        _queue(user, "welcome", {"name": user.name, "link": url_for("example.index", _external=True)})
+    except EmailError as error:
+        # No user without its email, no email without its user.
+        db.session.rollback()
+        logger.warning("Sign-up refused: the welcome email could not be queued (%s)", type(error).__name__)
+        errors["email"] = f"We could not send a welcome email to this address: {error.message}"
+        return render_template("signup.html", errors=errors, form=form), 400
     db.session.commit()
     logger.info("Signed up user %s (%s)", user.id, hash_string(user.email_address))
-    link = url_for("example.index", _external=True)
-    if _send(user, "welcome", {"name": user.name, "link": link}):
-        flash("Account created. We sent you a welcome email.", "success")
+    flash("Account created. We are sending you a welcome email.", "success")
     return redirect(url_for("example.accounts"))
 
 
@@ -105,13 +137,17 @@ def password_reset() -> ResponseReturnValue:
     user = User.query.filter_by(email_address=email.lower(), active=True).first()
     if user is not None:
         token = _serializer().dumps(user.id)
-        _send(
-            user,
-            "password-reset",
-            {"name": user.name, "reset_link": url_for("example.reset", token=token, _external=True)},
-        )
+        link = url_for("example.reset", token=token, _external=True)
+        try:
+            _queue(user, "password-reset", {"name": user.name, "reset_link": link})
+        except EmailError as error:
+            db.session.rollback()
+            logger.warning("Could not queue the password-reset email to user %s (%s)", user.id, type(error).__name__)
+            flash(f"We could not send the password-reset email: {error.message}", "error")
+        else:
+            db.session.commit()
     # The same answer whether or not the account exists: no account enumeration.
-    flash("If an active account uses that address, we sent it a password reset link.", "success")
+    flash("If an active account uses that address, we are sending it a password reset link.", "success")
     return redirect(url_for("example.accounts"))
 
 
@@ -127,8 +163,18 @@ def reset(token: str) -> ResponseReturnValue:
     return render_template("message.html", title=title)
 
 
+def _in_flight(email: QueuedEmail, now: float) -> bool:
+    """Not final yet, and recent enough that its status should change soon."""
+    created = email.created_at.timestamp() if email.created_at else now
+    return not states.is_final(email.status) and now - created < REFRESH_WHILE_YOUNGER_THAN
+
+
 @bp.get("/accounts")
 def accounts() -> str:
-    """Every account, its state, and the last delivery status Notify reported."""
+    """Every account, its state, and its emails with their outbox status."""
     users = User.query.order_by(User.id.desc()).all()
-    return render_template("accounts.html", users=users)
+    # Newest first; the outbox moves each row on as the worker sends it and Notify reports.
+    emails = {user.id: dm_email.outbox.find(link=user, limit=20) for user in users}
+    now = time.time()
+    refresh = any(_in_flight(email, now) for found in emails.values() for email in found)
+    return render_template("accounts.html", users=users, emails=emails, refresh=refresh, tags=STATUS_TAGS)

@@ -29,6 +29,7 @@ except ImportError:  # selenium is in the dev extra
     if os.environ.get("CI") == "true":
         pytest.fail("CI needs selenium: pip install -e '.[dev]'")
     pytest.skip("selenium is not installed", allow_module_level=True)
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 
@@ -82,15 +83,30 @@ def row_text(driver: object) -> str:
 
 
 def cell(driver: object, css_class: str) -> str:
-    """The newest account's cell of that class (the accounts page lists newest first)."""
-    return str(driver.find_element(By.CSS_SELECTOR, f"tbody tr .{css_class}").text)  # type: ignore[attr-defined]
+    """The newest account's cell of that class (the accounts page lists newest first).
+
+    The page may reload itself (it refreshes while an email is on its way): an element
+    that went stale under us is looked up again.
+    """
+    for _ in range(20):
+        try:
+            return str(driver.find_element(By.CSS_SELECTOR, f"tbody tr .{css_class}").text)  # type: ignore[attr-defined]
+        except (StaleElementReferenceException, NoSuchElementException):
+            time.sleep(0.1)
+    raise AssertionError(f"no .{css_class} cell on the page")
+
+
+LABELS = {"queued", "sending", "sent to Notify", "delivered"}
 
 
 def test_sign_up_read_the_email_and_see_it_delivered(browser: object, example: LiveExample) -> None:
     driver = browser
     sign_up(driver, example, "Alex", "alex@example.com")
-    assert "Account created. We sent you a welcome email." in driver.page_source  # type: ignore[attr-defined]
+    assert "Account created. We are sending you a welcome email." in driver.page_source  # type: ignore[attr-defined]
     accounts = driver.current_url  # type: ignore[attr-defined]
+    # The email is queued with the account; the outbox worker sends it a moment later.
+    assert cell(driver, "delivery-status") in LABELS
+    eventually(lambda: cell(driver, "delivery-status") in {"sent to Notify", "delivered"}, driver.refresh)  # type: ignore[attr-defined]
     driver.find_element(By.ID, "inbox-link").click()  # type: ignore[attr-defined]
     assert "Welcome to the example service, Alex" in driver.page_source  # type: ignore[attr-defined]
     driver.find_element(By.PARTIAL_LINK_TEXT, "Welcome to the example service, Alex").click()  # type: ignore[attr-defined]
@@ -99,11 +115,26 @@ def test_sign_up_read_the_email_and_see_it_delivered(browser: object, example: L
     driver.get(accounts)  # type: ignore[attr-defined]
     eventually(lambda: cell(driver, "delivery-status") == "delivered", driver.refresh)  # type: ignore[attr-defined]
     assert cell(driver, "account-state") == "active"
+    # Nothing in flight any more: the page no longer refreshes itself.
+    assert not driver.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')  # type: ignore[attr-defined]
+
+
+def test_the_accounts_page_refreshes_itself_while_an_email_is_on_its_way(
+    browser: object, example_without_worker: LiveExample
+) -> None:
+    """No worker yet: the email stays queued and the page refreshes itself; once the test
+    drains the outbox, the page moves on with no help from the test."""
+    driver, example = browser, example_without_worker
+    sign_up(driver, example, "Alex", "alex@example.com")
+    assert cell(driver, "delivery-status") == "queued"
+    assert driver.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')  # type: ignore[attr-defined]
+    example.drain()
+    eventually(lambda: cell(driver, "delivery-status") == "delivered", lambda: None)
 
 
 def test_a_bouncing_address_becomes_inactive(browser: object, example: LiveExample) -> None:
     driver = browser
     sign_up(driver, example, "Kim", "perm-fail@simulator.notify")
     eventually(lambda: cell(driver, "account-state").startswith("inactive"), driver.refresh)  # type: ignore[attr-defined]
-    assert cell(driver, "delivery-status") == "permanent-failure"
+    assert cell(driver, "delivery-status") == "permanent failure"
     assert "permanent delivery failure" in row_text(driver)  # the audit row's reason

@@ -1,15 +1,20 @@
-"""The example's ``user_deactivator`` hook and receipt recorder, on a real SQLite database."""
+"""The example's ``user_deactivator`` hook on a real SQLite database, and a permanent
+failure's whole path on the test stage: the outbox row it moves, the account it deactivates."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from example_app.hooks import deactivate_user
-from example_app.models import AuditEvent, SentEmailRecord, User, db
-from flask_dm_email.signals import delivery_receipt_received
+from example_app.models import AuditEvent, User, db
 from flask_dm_email.testing import delivery_receipt
+
+from .conftest import drain, emails_of, make_test_app, submit
+
+TOKEN = "example-callback-token-0123"
 
 
 def receipt(to: str, status: str = "permanent-failure", **extra: Any) -> dict[str, Any]:
@@ -71,12 +76,26 @@ def test_a_failed_commit_leaves_the_user_active_and_unaudited(app: Flask, monkey
     assert AuditEvent.query.count() == 1
 
 
-def test_each_receipt_updates_the_status_of_its_email(app: Flask) -> None:
-    user = add_user("kim@example.gov.uk")
-    db.session.add(SentEmailRecord(notification_id="n-1", user_id=user.id, template="welcome"))
-    db.session.commit()
-    delivery_receipt_received.send(app, receipt=receipt("kim@example.gov.uk", "delivered", id="n-1"))
-    delivery_receipt_received.send(app, receipt=receipt("kim@example.gov.uk", "delivered", id="unknown"))
-    db.session.expire_all()
-    assert SentEmailRecord.query.one().status == "delivered"
-    assert user.last_email is not None and user.last_email.status == "delivered"
+def test_a_permanent_failure_moves_the_email_and_deactivates_the_account(tmp_path: Path) -> None:
+    """Sign up, deliver, and Notify's permanent-failure receipt: the user's outbox row
+    becomes notify-permanent-failure and the account inactive, with its audit row."""
+    app = make_test_app(tmp_path, DM_NOTIFY_CALLBACK_TOKEN=TOKEN)
+    client = app.test_client()
+    with app.app_context():
+        submit(client, "/signup", {"name": "Kim", "email": "kim@gov.uk"})
+        drain(app)
+        [sent] = emails_of("kim@gov.uk")
+        assert sent.status == "sent-to-notify" and sent.notify_id
+        bounce = receipt("kim@gov.uk", id=sent.notify_id, reference=sent.notify_reference)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        for _ in range(2):  # Notify may send a receipt twice: the second changes nothing
+            assert client.post("/callbacks/notify", json=bounce, headers=headers).status_code == 200
+        [failed] = emails_of("kim@gov.uk")
+        assert (failed.id, failed.status) == (sent.id, "notify-permanent-failure")
+        user = User.query.one()
+        assert user.active is False
+        [event] = AuditEvent.query.all()
+        assert (event.user_id, event.notification_id) == (user.id, sent.notify_id)
+    page = client.get("/accounts").get_data(as_text=True)
+    assert 'data-status="notify-permanent-failure">permanent failure</strong>' in page
+    assert '<strong class="inactive">inactive</strong>' in page and "permanent delivery failure" in page
