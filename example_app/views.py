@@ -78,16 +78,6 @@ def template_globals() -> dict[str, Any]:
     return {"inbox_url": current_app.config.get("EXAMPLE_INBOX_URL"), "csrf_token": csrf_token}
 
 
-def _queue(user: User, template: str, personalisation: dict[str, str]) -> QueuedEmail:
-    """Queue an email to ``user`` in the session's transaction, linked to the user.
-
-    Nothing is committed here: the caller commits the user's changes and the email
-    together. The same checks as ``send_email`` run now (template, address, the stage's
-    recipient policy), so an email that could never be sent fails in the request.
-    """
-    return queue_email(user.email_address, template, personalisation, link=user, session=db.session)
-
-
 @bp.get("/")
 def index() -> str:
     """What the example shows, with links to try it."""
@@ -96,7 +86,12 @@ def index() -> str:
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> ResponseReturnValue:
-    """Create an account and send the welcome email (by template name)."""
+    """Create an account and queue its welcome email (by template name), in one transaction.
+
+    ``queue_email`` runs the same checks as ``send_email`` now (the template, the address,
+    the stage's recipient policy), so an email that could never be sent fails here; a
+    worker sends it after the commit.
+    """
     if request.method == "GET":
         return render_template("signup.html", errors={}, form={})
     # Addresses are stored lowercased: one account per address, and indexed look-ups.
@@ -115,7 +110,8 @@ def signup() -> ResponseReturnValue:
     db.session.add(user)
     try:
         db.session.flush()
-        _queue(user, "welcome", {"name": user.name, "link": url_for("example.index", _external=True)})
+        personalisation = {"name": user.name, "link": url_for("example.index", _external=True)}
+        queue_email(user.email_address, "welcome", personalisation, link=user, session=db.session)
     except EmailError as error:
         # No user without its email, no email without its user.
         db.session.rollback()
@@ -139,10 +135,12 @@ def password_reset() -> ResponseReturnValue:
         token = _serializer().dumps(user.id)
         link = url_for("example.reset", token=token, _external=True)
         try:
-            _queue(user, "password-reset", {"name": user.name, "reset_link": link})
+            personalisation = {"name": user.name, "reset_link": link}
+            queue_email(user.email_address, "password-reset", personalisation, link=user, session=db.session)
         except EmailError as error:
+            user_id = user.id
             db.session.rollback()
-            logger.warning("Could not queue the password-reset email to user %s (%s)", user.id, type(error).__name__)
+            logger.warning("Could not queue the password-reset email to user %s (%s)", user_id, type(error).__name__)
             flash(f"We could not send the password-reset email: {error.message}", "error")
         else:
             db.session.commit()
