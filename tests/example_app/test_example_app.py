@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from example_app import dm_email
 from example_app.models import AuditEvent, User
 
 from .conftest import LiveExample
@@ -67,8 +68,6 @@ def test_the_accounts_page_follows_the_email_from_queued_to_delivered(example_wi
     page = requests.get(accounts, timeout=5).text
     assert delivery_status(page) == "notify-delivered: delivered" and REFRESH not in page
     with example.app.app_context():
-        from example_app import dm_email
-
         kinds = [e["type"] for e in dm_email.outbox.events(sent.id)]
     assert kinds[0] == "queued" and "sent" in kinds and kinds[-1] == "receipt"
 
