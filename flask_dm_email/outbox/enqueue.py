@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import scoped_session
 
 from ..errors import EmailConfigError, EmailError, EmailTemplateError
 from ..sending import MAX_REFERENCE_LENGTH, SendRequest, prepare, report_failure
@@ -151,10 +153,14 @@ def queue_email(
             )
         row, created = store.insert(values, delay=delay, abandon_after=runtime.settings.abandon_after,
                                     conn=session.connection())
+        # Wake a waiting worker when the caller commits, not before (it would find nothing).
+        real_session = session() if isinstance(session, scoped_session) else session
+        event.listen(real_session, "after_commit", lambda _session: runtime.wake(), once=True)
     else:
         row, created = store.insert(values, delay=delay, abandon_after=runtime.settings.abandon_after)
     queued = QueuedEmail.from_row(row)
     if created:
         email_queued.send(app, email=queued)
-        runtime.wake()
+        if session is None:
+            runtime.wake()
     return queued

@@ -15,6 +15,16 @@ from .store import Store
 logger = logging.getLogger("flask_dm_email.outbox")
 
 
+def _storable(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text
+
+
 def apply_notify_status(
     app: Flask, store: Store, *, notify_id: str | None, reference: str | None, status: str, kind: str
 ) -> str | None:
@@ -22,6 +32,9 @@ def apply_notify_status(
     reference it was sent with). Returns the row's new status, or None when nothing
     moved: unknown row, unknown status, or a repeated or out-of-order report (which is
     recorded as an event)."""
+    # A hostile body may hold text no database can store (a lone surrogate): such a
+    # reference can match no row, and must not turn the answer into a 500.
+    notify_id, reference = _storable(notify_id), _storable(reference)
     row = store.by_notify(notify_id, reference)
     if row is None:
         return None

@@ -142,3 +142,10 @@ def test_no_body_gets_a_5xx_or_a_non_json_answer(served: Any, path: str, body: s
         # Only a receipt whose every field is well formed may reach the deactivation hook.
         receipt = json.loads(body)
         assert receipt["status"] == "permanent-failure" and receipt["to"] == ADDRESS
+
+
+def test_a_lone_surrogate_in_the_reference_is_not_a_500_with_the_outbox_on(served: Any) -> None:
+    """Found by the fuzz below: the outbox's look-up of the receipt's row raised."""
+    raw = json.dumps(make_receipt(status="delivered", reference="x")).replace('"x"', '"\\udc00"').encode()
+    response = post(served, RECEIPTS, raw)
+    assert response.status_code == 200

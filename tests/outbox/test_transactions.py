@@ -75,3 +75,13 @@ def test_session_needs_the_sqlalchemy_mode(tmp_path: Any) -> None:
         queue_email("ada@gov.uk", "welcome", session=object())
     assert info.value.problems[0][0] == "DM_EMAIL_OUTBOX_URL"
     assert "'sqlalchemy'" in str(info.value)
+
+
+def test_the_worker_is_woken_when_the_request_commits(app: tuple[Flask, Any]) -> None:
+    _, db = app
+    runtime = app[0].extensions["dm_email"].outbox
+    runtime.queued.clear()
+    queue_email("ada@gov.uk", "welcome", {"name": "Ada"}, session=db.session)
+    assert not runtime.queued.is_set()  # nothing to see before the commit
+    db.session.commit()
+    assert runtime.queued.is_set()
