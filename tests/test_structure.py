@@ -9,6 +9,8 @@ from pathlib import Path
 
 import flask_dm_email
 
+from .import_graph import cycles
+
 ROOT = Path(flask_dm_email.__file__).parent
 MODULES = sorted(p for p in ROOT.rglob("*.py") if "simulator" not in p.relative_to(ROOT).parts)
 PACKAGES = {"flask_dm_email", "flask_dm_email.outbox"}
@@ -49,25 +51,8 @@ def graph() -> dict[str, set[str]]:
 
 def test_there_are_no_import_cycles() -> None:
     edges = graph()
-    cycles: list[str] = []
-    visiting: list[str] = []
-    done: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in done:
-            return
-        if name in visiting:
-            cycles.append(" -> ".join([*visiting[visiting.index(name):], name]))
-            return
-        visiting.append(name)
-        for other in sorted(edges[name]):
-            visit(other)
-        visiting.pop()
-        done.add(name)
-
-    for name in sorted(edges):
-        visit(name)
-    assert not cycles, cycles
+    found = cycles(edges)
+    assert not found, found
 
 
 def test_the_callbacks_depend_on_the_state_not_the_extension() -> None:
