@@ -1,0 +1,105 @@
+"""The limiter a sender holds: one Notify service's rate budget and daily count, in a
+store shared with every other sender of that service."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from ..api_keys import service_id
+from . import gcra
+from .store import LimitSnapshot, LimitStore
+
+
+def limiter_key(api_key: str) -> str:
+    """The limiter key of a Notify API key: ``notify:{service id}``. Notify's limits are
+    per service (and key type), so every key of one service shares one budget. The
+    service id is not a secret; the key's secret never leaves this function."""
+    return f"notify:{service_id(api_key)}"
+
+
+class LimiterSnapshot(LimitSnapshot):
+    """A :class:`~flask_dm_email.pacing.store.LimitSnapshot` with the limiter's key and
+    daily limit (None when unset)."""
+
+    key: str
+    daily_limit: int | None
+
+
+class Limiter:
+    """Paces one Notify service's requests, together with every sender using ``store``.
+
+    :param store: where the budget lives (memory, SQL or Redis); senders share a budget
+        only through one store.
+    :param key: the budget's name, :func:`limiter_key` of the API key.
+    :param rate: the configured limit, as ``"3000/60"`` or ``(3000, 60)``; requests go at
+        :data:`~flask_dm_email.pacing.gcra.PACE` of it.
+    :param burst: requests that may go at once beyond the pace after a quiet spell.
+    :param daily_limit: emails a UTC day, or None for no daily count.
+    :param sleep: how to wait (tests pass a fake).
+    :raises ValueError: for a rate, burst or daily limit that cannot be used.
+    """
+
+    def __init__(
+        self,
+        store: LimitStore,
+        key: str,
+        rate: str | tuple[int, float],
+        burst: int = 10,
+        daily_limit: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        count, seconds = gcra.parse_rate(rate) if isinstance(rate, str) else rate
+        if not (isinstance(count, int) and count > 0 and math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"rate {rate!r} must be a positive whole count per a positive period, e.g. '3000/60'")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
+            raise ValueError(f"burst {burst!r} must be a whole number, 0 or more (e.g. 10)")
+        if daily_limit is not None and (
+            isinstance(daily_limit, bool) or not isinstance(daily_limit, int) or daily_limit < 1
+        ):
+            raise ValueError(f"daily limit {daily_limit!r} must be a whole number, 1 or more, or unset")
+        self.store = store
+        self.key = key
+        #: The configured limit, ``(count, seconds)``.
+        self.configured = (count, float(seconds))
+        #: Requests per second actually sent.
+        self.rate = gcra.paced_rate(count, seconds)
+        self.burst = burst
+        self.daily_limit = daily_limit
+        self._sleep = sleep
+
+    def acquire(self, max_wait: float) -> float:
+        """Take the next slot and wait for it; return the seconds waited.
+
+        :raises ~flask_dm_email.pacing.LimiterWaitTooLong: if the slot is more than
+            ``max_wait`` seconds away (then no slot is taken and nothing waits).
+        """
+        if not max_wait >= 0:
+            raise ValueError(f"max_wait {max_wait!r} must be 0 or more seconds")
+        wait = self.store.reserve(self.key, self.rate, self.burst, max_wait)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def after_429(self) -> None:
+        """Notify answered 429 RateLimitError: push every sender of this service back."""
+        self.store.push_back(self.key, self.rate, self.burst)
+
+    def take_daily(self) -> bool:
+        """Count one email today; False if the daily limit is reached (always True when
+        no daily limit is set)."""
+        if self.daily_limit is None:
+            return True
+        return self.store.take_daily(self.key, self.daily_limit)
+
+    def give_back_daily(self) -> None:
+        """Uncount one email taken today: Notify certainly did not store it (a 429 or a
+        400). Does nothing when no daily limit is set."""
+        if self.daily_limit is not None:
+            self.store.give_back_daily(self.key)
+
+    def snapshot(self) -> LimiterSnapshot:
+        """The budget's state now (see :class:`LimiterSnapshot`)."""
+        state = self.store.snapshot(self.key)
+        return LimiterSnapshot(**state, key=self.key, daily_limit=self.daily_limit)
