@@ -81,29 +81,50 @@ class EmailBackend(Protocol):
 
 
 class LogBackend:
-    """Development without a Notify key: log one INFO line per email, send nothing.
+    """No Notify key: log each email instead of sending it, in one log record.
 
-    The line has the template, the hashed address and the personalisation *keys* — never
-    the address or the values, which may be personal data or secrets (reset links).
+    :param show_content: on development, the record shows the email it would have sent
+        (recipient, template, reference, personalisation): showing it is this backend's
+        job there, and a password-reset link can be followed from the terminal. Anywhere
+        else it holds the hashed address and the personalisation *keys* only.
     """
 
     name = "log"
+    #: The record this backend writes says everything: the send path adds no other line.
+    logs_each_email = True
+
+    def __init__(self, *, show_content: bool = False) -> None:
+        self.show_content = show_content
 
     def send(self, email: OutgoingEmail) -> Mapping[str, Any]:
         notification_id = str(uuid.uuid4())
-        logger.info(
-            "Email not sent (log backend): template %s to %s with ref %s, personalisation keys %s",
-            email.template_name or email.template_id,
-            email.to_hash,
-            email.reference,
-            sorted(email.personalisation or {}),
-            extra={
-                "email_address": email.to_hash,
-                "template_id": email.template_id,
-                "ref": email.reference,
-                "notification_id": notification_id,
-            },
-        )
+        extra = {
+            "email_address": email.to_hash,
+            "template_id": email.template_id,
+            "ref": email.reference,
+            "notification_id": notification_id,
+        }
+        template = email.template_name or email.template_id
+        if self.show_content:
+            lines = [
+                "Email not sent (log backend: there is no DM_NOTIFY_KEY). It would have been:",
+                f"  to:        {email.to}" + (" (redirected to the safe address)" if email.redirected else ""),
+                f"  template:  {template}",
+                f"  reference: {email.reference}",
+            ]
+            if email.personalisation:
+                lines.append("  personalisation:")
+                lines += [f"    {key}: {value}" for key, value in email.personalisation.items()]
+            logger.info("\n".join(lines), extra=extra)
+        else:
+            logger.info(
+                "Email not sent (log backend): template %s to %s with ref %s, personalisation keys %s",
+                template,
+                email.to_hash,
+                email.reference,
+                sorted(email.personalisation or {}),
+                extra=extra,
+            )
         return {"id": notification_id, "reference": email.reference}
 
     def find_sent(self, reference: str) -> Mapping[str, Any] | None:

@@ -55,12 +55,21 @@ def register_callbacks(app: Flask, state: DMEmailState) -> None:
     app.register_blueprint(blueprint, url_prefix=settings.callback_prefix)
     if not settings.callback_tokens:
         # Only development and test get here: the stage rules require a token elsewhere.
-        logger.warning(
-            "Notify callbacks at %s accept requests without a bearer token on %s. Set "
-            "DM_NOTIFY_CALLBACK_TOKEN to require one.",
-            settings.callback_prefix,
-            settings.stage.value,
-        )
+        # Said once, when the app first serves a request: not on every `flask` command.
+        warned: list[bool] = []
+
+        def warn_once() -> None:
+            if not warned:
+                warned.append(True)
+                logger.warning(
+                    "Notify callbacks at %s accept requests without a bearer token on %s. Set "
+                    "DM_NOTIFY_CALLBACK_TOKEN to require one, or DM_NOTIFY_CALLBACKS_ENABLED=false "
+                    "if this app does not take Notify's callbacks.",
+                    settings.callback_prefix,
+                    settings.stage.value,
+                )
+
+        app.before_request(warn_once)
     if settings.stage.is_live and state.hooks.user_deactivator is None:
         logger.warning(
             "No user_deactivator is registered: users whose address Notify reports as a "
@@ -205,10 +214,10 @@ def delivery_receipt() -> tuple[Response, int]:
     address, status_name, reference = receipt["to"], receipt["status"], receipt["reference"]
     hashed = hash_string(address)
     extra = {"notify_callback": _without_to(receipt), "email_address": hashed}
-    logger.info("Notify callback: %s: %s to %s", status_name, reference, hashed, extra=extra)
-    if status_name in FAILURE_STATUSES:
-        logger.warning("Notify callback: %s: %s to %s", status_name, reference, hashed, extra=extra)
-    elif status_name not in KNOWN_STATUSES:
+    # One line per receipt: a failure is that line at WARNING, not a second line.
+    level = logging.WARNING if status_name in FAILURE_STATUSES else logging.INFO
+    logger.log(level, "Notify callback: %s: %s to %s", status_name, reference, hashed, extra=extra)
+    if status_name not in KNOWN_STATUSES:
         logger.warning(
             "Notify callback: unrecognised status %r accepted for %s (ref %s)", status_name, hashed, reference
         )

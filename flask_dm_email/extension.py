@@ -33,7 +33,7 @@ def _make_backend(settings: Settings) -> EmailBackend:
     if settings.backend == "memory":
         return MemoryBackend()
     if settings.backend == "log":
-        return LogBackend()
+        return LogBackend(show_content=settings.stage is Stage.DEVELOPMENT)
     from .notify import NotifyBackend
 
     assert settings.notify_key is not None  # check_stage_rules guarantees it

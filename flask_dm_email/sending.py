@@ -131,6 +131,9 @@ def report_failure(
 
 def report_sent(app: Flask, state: DMEmailState, email: OutgoingEmail, result: SentEmail) -> None:
     """Log an accepted send (hashed address, never the address) and send ``email_sent``."""
+    if getattr(state.backend, "logs_each_email", False):
+        email_sent.send(app, email=email, result=result)
+        return
     logger.info(
         "Sent %s email with ref %s (template %s) through %s",
         email.to_hash,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -154,3 +155,15 @@ class TestComplaints:
         response = callbacks.post(json.dumps({"to": ADDRESS}), path="/callbacks/notify/complaints")
         assert response.status_code == 400
         assert set(response.get_json()["errors"]) == {"notification_id", "complaint_id", "complaint_date"}
+
+
+def test_the_missing_token_warning_comes_once_when_the_app_serves(
+    make_callback_app: Callable[..., CallbackApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="flask_dm_email")
+    callbacks = make_callback_app(DM_NOTIFY_CALLBACK_TOKEN=None)
+    assert not any("without a bearer token" in r.getMessage() for r in caplog.records)  # init_app: silent
+    callbacks.client.get("/callbacks")
+    callbacks.client.get("/callbacks")
+    [warning] = [r.getMessage() for r in caplog.records if "without a bearer token" in r.getMessage()]
+    assert "DM_NOTIFY_CALLBACKS_ENABLED=false" in warning
