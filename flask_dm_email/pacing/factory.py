@@ -28,7 +28,7 @@ def open_store(url: str) -> LimitStore:
         from .redis import RedisStore
 
         return RedisStore.from_url(url)
-    if scheme.split("+", 1)[0] in ("sqlite", "postgresql", "postgres"):
+    if scheme.split("+", 1)[0] in ("sqlite", "postgresql"):
         # Imported here: the SQL store brings in the outbox package.
         from ..outbox.database import Database, make_engine
         from .sql import SqlStore
