@@ -19,7 +19,7 @@ def used(day: str, count: int, today: str) -> int:
     return count if day == today else 0
 
 
-def take(day: str, count: int, today: str, limit: int) -> tuple[bool, int]:
+def count_one(day: str, count: int, today: str, limit: int) -> tuple[bool, int]:
     """``(allowed, today's new count)``: one more email, unless ``limit`` is reached."""
     current = used(day, count, today)
     if current >= limit:
@@ -27,7 +27,7 @@ def take(day: str, count: int, today: str, limit: int) -> tuple[bool, int]:
     return True, current + 1
 
 
-def give_back(day: str, count: int, today: str) -> int:
+def uncount_one(day: str, count: int, today: str) -> int:
     """Today's count after giving one back (an email Notify certainly did not store).
 
     The store does not know which day a give-back belongs to: one taken just before

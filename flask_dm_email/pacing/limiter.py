@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from ..api_keys import service_id
-from . import gcra
+from .gcra import paced_rate, parse_rate
 from .store import LimitSnapshot, LimitStore
 
 
@@ -50,7 +50,7 @@ class Limiter:
         daily_limit: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        count, seconds = gcra.parse_rate(rate) if isinstance(rate, str) else rate
+        count, seconds = parse_rate(rate) if isinstance(rate, str) else rate
         if not (isinstance(count, int) and count > 0 and math.isfinite(seconds) and seconds > 0):
             raise ValueError(f"rate {rate!r} must be a positive whole count per a positive period, e.g. '3000/60'")
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
@@ -64,7 +64,7 @@ class Limiter:
         #: The configured limit, ``(count, seconds)``.
         self.configured = (count, float(seconds))
         #: Requests per second actually sent.
-        self.rate = gcra.paced_rate(count, seconds)
+        self.rate = paced_rate(count, seconds)
         self.burst = burst
         self.daily_limit = daily_limit
         self._sleep = sleep

@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import daily, gcra
+from .daily import count_one, uncount_one, utc_day
 from .errors import LimiterWaitTooLong
+from .gcra import push_back as pushed_back_tat
+from .gcra import reserve as reserve_slot
 from .store import LimitSnapshot, RateConflicts, make_snapshot
 
 
@@ -48,7 +50,7 @@ class MemoryStore:
         with self._lock:
             entry = self._entry(key)
             self._conflicts.check(key, entry.rate, entry.burst, rate, burst)
-            decision = gcra.reserve(entry.tat, self._clock(), rate, burst, max_wait)
+            decision = reserve_slot(entry.tat, self._clock(), rate, burst, max_wait)
             entry.tat, entry.rate, entry.burst = decision.tat, rate, burst
         if not decision.admitted:
             raise LimiterWaitTooLong(key, decision.wait, max_wait)
@@ -58,15 +60,15 @@ class MemoryStore:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.push_back`."""
         with self._lock:
             entry = self._entry(key)
-            entry.tat = gcra.push_back(entry.tat, self._clock(), rate, burst)
+            entry.tat = pushed_back_tat(entry.tat, self._clock(), rate, burst)
             entry.rate, entry.burst = rate, burst
 
     def take_daily(self, key: str, limit: int) -> bool:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.take_daily`."""
         with self._lock:
             entry = self._entry(key)
-            today = daily.utc_day(self._wall_clock())
-            allowed, entry.count = daily.take(entry.day, entry.count, today, limit)
+            today = utc_day(self._wall_clock())
+            allowed, entry.count = count_one(entry.day, entry.count, today, limit)
             entry.day = today
         return allowed
 
@@ -74,12 +76,12 @@ class MemoryStore:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.give_back_daily`."""
         with self._lock:
             entry = self._entry(key)
-            today = daily.utc_day(self._wall_clock())
-            entry.count, entry.day = daily.give_back(entry.day, entry.count, today), today
+            today = utc_day(self._wall_clock())
+            entry.count, entry.day = uncount_one(entry.day, entry.count, today), today
 
     def snapshot(self, key: str) -> LimitSnapshot:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.snapshot`."""
         with self._lock:
             entry = self._entries.get(key) or _Entry()
-            today = daily.utc_day(self._wall_clock())
+            today = utc_day(self._wall_clock())
             return make_snapshot(self._clock(), today, entry.tat, entry.rate, entry.burst, entry.day, entry.count)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import daily, gcra, redis_scripts
+from .daily import utc_day
 from .errors import LimiterWaitTooLong
+from .gcra import EMPTY_BUCKET_SLOTS
+from .redis_scripts import GIVE_BACK_DAILY, PUSH_BACK, RESERVE, SNAPSHOT, TAKE_DAILY
 from .store import LimitSnapshot, RateConflicts, make_snapshot
 
 if TYPE_CHECKING:
@@ -39,11 +41,11 @@ class RedisStore:
         self.prefix = prefix
         self._conflicts = RateConflicts()
         # Script objects send EVALSHA, and the script itself once after a Redis restart.
-        self._reserve = client.register_script(redis_scripts.RESERVE)
-        self._push_back = client.register_script(redis_scripts.PUSH_BACK)
-        self._take_daily = client.register_script(redis_scripts.TAKE_DAILY)
-        self._give_back_daily = client.register_script(redis_scripts.GIVE_BACK_DAILY)
-        self._snapshot = client.register_script(redis_scripts.SNAPSHOT)
+        self._reserve = client.register_script(RESERVE)
+        self._push_back = client.register_script(PUSH_BACK)
+        self._take_daily = client.register_script(TAKE_DAILY)
+        self._give_back_daily = client.register_script(GIVE_BACK_DAILY)
+        self._snapshot = client.register_script(SNAPSHOT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX) -> RedisStore:
@@ -58,7 +60,7 @@ class RedisStore:
 
     def reserve(self, key: str, rate: float, burst: int, max_wait: float) -> float:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.reserve`."""
-        args: list[str | int] = [repr(rate), burst, repr(max_wait), gcra.EMPTY_BUCKET_SLOTS, _KEEP]
+        args: list[str | int] = [repr(rate), burst, repr(max_wait), EMPTY_BUCKET_SLOTS, _KEEP]
         admitted, wait, stored_rate, stored_burst = self._reserve(keys=[self.prefix + key], args=args)
         if _text(stored_rate):
             self._conflicts.check(key, float(_text(stored_rate)), int(_text(stored_burst)), rate, burst)
@@ -68,7 +70,7 @@ class RedisStore:
 
     def push_back(self, key: str, rate: float, burst: int) -> None:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.push_back`."""
-        self._push_back(keys=[self.prefix + key], args=[repr(rate), burst, gcra.EMPTY_BUCKET_SLOTS, _KEEP])
+        self._push_back(keys=[self.prefix + key], args=[repr(rate), burst, EMPTY_BUCKET_SLOTS, _KEEP])
 
     def take_daily(self, key: str, limit: int) -> bool:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.take_daily`."""
@@ -84,10 +86,10 @@ class RedisStore:
         seconds, micros, tat, rate, burst, day, count = values
         now = int(seconds) + int(micros) / 1_000_000
         # Redis stores the day as a day number; the snapshot shows it as a date.
-        stored_day = daily.utc_day(int(day) * 86_400) if day else ""
+        stored_day = utc_day(int(day) * 86_400) if day else ""
         return make_snapshot(
             now,
-            daily.utc_day(now),
+            utc_day(now),
             float(tat) if tat and rate else None,
             float(rate) if rate else None,
             int(burst) if burst else None,

@@ -19,8 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..outbox.database import Database
 from ..outbox.tables import limit as limit_table
-from . import daily, gcra
+from .daily import count_one, uncount_one, utc_day
 from .errors import LimiterWaitTooLong
+from .gcra import push_back as pushed_back_tat
+from .gcra import reserve as reserve_slot
 from .store import LimitSnapshot, RateConflicts, make_snapshot
 
 C = limit_table.c
@@ -88,7 +90,7 @@ class SqlStore:
             row, now = self._locked(conn, key)
             stored = row.gcra_tat
             self._conflicts.check(key, row.rate, row.burst, rate, burst)
-            decision = gcra.reserve(stored, now, rate, burst, max_wait)
+            decision = reserve_slot(stored, now, rate, burst, max_wait)
             if decision.admitted or stored is None:
                 self._write(conn, key, tat=decision.tat, rate=rate, burst=burst)
         if not decision.admitted:
@@ -99,15 +101,15 @@ class SqlStore:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.push_back`."""
         with self.database.begin() as conn:
             row, now = self._locked(conn, key)
-            tat = gcra.push_back(row.gcra_tat, now, rate, burst)
+            tat = pushed_back_tat(row.gcra_tat, now, rate, burst)
             self._write(conn, key, tat=tat, rate=rate, burst=burst)
 
     def take_daily(self, key: str, limit: int) -> bool:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.take_daily`."""
         with self.database.begin() as conn:
             row, now = self._locked(conn, key)
-            today = daily.utc_day(now)
-            allowed, count = daily.take(row.day, row.day_count, today, limit)
+            today = utc_day(now)
+            allowed, count = count_one(row.day, row.day_count, today, limit)
             if allowed:
                 self._write(conn, key, day=today, day_count=count)
         return allowed
@@ -116,8 +118,8 @@ class SqlStore:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.give_back_daily`."""
         with self.database.begin() as conn:
             row, now = self._locked(conn, key)
-            today = daily.utc_day(now)
-            self._write(conn, key, day=today, day_count=daily.give_back(row.day, row.day_count, today))
+            today = utc_day(now)
+            self._write(conn, key, day=today, day_count=uncount_one(row.day, row.day_count, today))
 
     def snapshot(self, key: str) -> LimitSnapshot:
         """See :meth:`~flask_dm_email.pacing.store.LimitStore.snapshot`."""
@@ -125,4 +127,4 @@ class SqlStore:
             found = conn.execute(select(C.tat, C.rate, C.burst, C.day, C.day_count).where(C.key == key)).first()
             now = float(conn.execute(select(self.database.now())).scalar_one())
         row = _Stored(*found) if found is not None else _Stored(0.0, 0.0, 0, "", 0)
-        return make_snapshot(now, daily.utc_day(now), row.gcra_tat, row.rate, row.burst, row.day, row.day_count)
+        return make_snapshot(now, utc_day(now), row.gcra_tat, row.rate, row.burst, row.day, row.day_count)

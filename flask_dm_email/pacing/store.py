@@ -12,7 +12,8 @@ import math
 import threading
 from typing import Protocol, TypedDict
 
-from . import daily, gcra
+from .daily import used
+from .gcra import state_at
 
 logger = logging.getLogger("flask_dm_email.pacing")
 
@@ -73,11 +74,11 @@ def make_snapshot(
     tokens: float | None = None
     wait: float | None = None
     if tat is not None and rate and burst is not None:
-        tokens, wait = gcra.state_at(tat, now, rate, burst)
+        tokens, wait = state_at(tat, now, rate, burst)
     else:
         rate = burst = None
     return LimitSnapshot(
-        rate=rate, burst=burst, tokens=tokens, wait=wait, day=today, daily_used=daily.used(day, count, today)
+        rate=rate, burst=burst, tokens=tokens, wait=wait, day=today, daily_used=used(day, count, today)
     )
 
 
