@@ -27,7 +27,7 @@ PACE = 0.98
 #: request that would leave it with less than one token, so it must hold two.
 EMPTY_BUCKET_SLOTS = 2
 
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+_RATE = re.compile(r"^\s*([0-9]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 
 
 def parse_rate(text: str) -> tuple[int, float]:

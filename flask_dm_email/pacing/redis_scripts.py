@@ -11,7 +11,10 @@ days, so today's count outlives the day), and longer while ``tat`` is further ah
 
 from __future__ import annotations
 
+# Redis before 5 refuses writes after TIME unless the script asks to replicate its
+# effects rather than itself (later versions always do, and keep the call harmless).
 _NOW = """
+if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local keep = tonumber(ARGV[#ARGV])

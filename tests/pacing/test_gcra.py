@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,11 +16,12 @@ from flask_dm_email.pacing import PACE, paced_rate, parse_rate
 from flask_dm_email.pacing.gcra import Decision, fresh_tat, push_back, reserve, state_at
 
 from .notify_bucket import NotifyBucket
+from .windows import busiest
 
 START = 1_700_000_000.0  # epoch seconds, so float precision is the stores' own
 
 
-def near(expected: object) -> object:
+def near(expected: object) -> Any:
     """Equal up to the rounding of epoch-sized floats (a few tenths of a microsecond)."""
     return pytest.approx(expected, abs=1e-6)
 
@@ -166,17 +168,6 @@ def run(
         tat = decision.tat
     assert admitted == sorted(admitted), "slots are handed out in arrival order"
     return admitted, tat
-
-
-def busiest(times: list[float], window: float) -> int:
-    """The most of ``times`` in any half-open window of ``window`` seconds (less a
-    microsecond, for the rounding of epoch-sized floats)."""
-    most, first = 0, 0
-    for last, at in enumerate(times):
-        while times[first] <= at - window + 1e-6:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 @settings(max_examples=300, deadline=None)

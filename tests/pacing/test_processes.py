@@ -13,7 +13,7 @@ import pytest
 
 from . import processes
 from .conftest import Case
-from .test_gcra import busiest
+from .windows import busiest
 
 SHARED = ["sqlite-file", "postgresql", "redis"]
 PROCESSES = 4
