@@ -12,7 +12,7 @@ from flask_dm_email.pacing import Limiter, LimitStore
 from flask_dm_email.pacing.redis import RedisStore
 from flask_dm_email.pacing.sql import SqlStore
 
-RATE, BURST = "200/1", 5
+RATE, BURST = "100/1", 5
 
 
 def open_shared(url: str, prefix: str) -> LimitStore:

@@ -17,8 +17,8 @@ from .windows import busiest
 
 SHARED = ["sqlite-file", "postgresql", "redis"]
 PROCESSES = 4
-EACH = 100  # 400 slots at 196 a second: about two seconds
-CONFIGURED_RATE, BURST = 200, 5
+EACH = 50  # 200 slots at 98 a second: about two seconds
+CONFIGURED_RATE, BURST = 100, 5
 
 
 def run_processes(target: Callable[..., None], args: Callable[[Path], tuple[Any, ...]], tmp_path: Path) -> list[str]:
