@@ -4,6 +4,8 @@ store come from the settings' values."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,18 @@ def test_open_store_names_the_setting_and_never_the_password() -> None:
     with pytest.raises(ValueError, match="DM_EMAIL_LIMITER_URL: 'mysql' is not a limiter store") as raised:
         open_store("mysql://user:hunter2@db/limits")
     assert "hunter2" not in str(raised.value)
+
+
+def test_the_redis_package_is_needed_only_for_a_redis_store() -> None:
+    script = (
+        "import sys; sys.modules['redis'] = None\n"  # as if the [redis] extra were not installed
+        "from flask_dm_email.pacing import open_store\n"
+        "import flask_dm_email.pacing.redis\n"
+        "open_store('memory')\n"
+        "try:\n"
+        "    open_store('redis://127.0.0.1:6379/0')\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "pip install 'flask-dm-email[redis]'" in result.stdout
