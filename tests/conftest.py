@@ -21,7 +21,9 @@ TOKEN = "a-callback-token-of-enough-length"
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """No DM_* variable from the developer's shell, and no .env unless a test writes one."""
     for name in list(os.environ):
-        if name.startswith("DM_"):
+        # The test run's own switches stay: DM_EMAIL_REQUIRE_SERVICES (CI fails, not skips,
+        # without PostgreSQL/Redis/RabbitMQ) and where those services are.
+        if name.startswith("DM_") and name != "DM_EMAIL_REQUIRE_SERVICES" and not name.startswith("DM_EMAIL_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("DM_DOTENV_PATH", str(tmp_path / "no-such.env"))
 

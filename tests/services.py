@@ -40,8 +40,10 @@ def require(name: str, host: str, port: int) -> None:
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a fresh schema, dropped afterwards."""
-    require("PostgreSQL", "127.0.0.1", 5432)
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, make_url, text
+
+    url = make_url(POSTGRES_URL)
+    require("PostgreSQL", url.host or "127.0.0.1", url.port or 5432)
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)

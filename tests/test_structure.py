@@ -13,7 +13,8 @@ from .import_graph import cycles
 
 ROOT = Path(flask_dm_email.__file__).parent
 MODULES = sorted(p for p in ROOT.rglob("*.py") if "simulator" not in p.relative_to(ROOT).parts)
-PACKAGES = {"flask_dm_email", "flask_dm_email.outbox"}
+# Importing a package from one of its own modules only runs its __init__'s re-exports.
+PACKAGES = {".".join(("flask_dm_email", *p.parent.relative_to(ROOT).parts)) for p in ROOT.rglob("__init__.py")}
 
 
 def module_name(path: Path) -> str:
