@@ -50,11 +50,11 @@ def _display(settings: Settings, key: str) -> str:
         "DM_EMAIL_EMBEDDED_WORKER": settings.outbox.embedded_worker,
     }
     if key == "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS":
-        # Safe addresses are chosen to be non-personal (a simulator or team inbox), but
-        # they are still addresses: show their hashes, like every log line does.
+        # Safe addresses are configuration (a simulator's or a team's inbox), not anybody's
+        # personal data: showing them is how a team checks where test mail goes.
         if settings.redirects is None:
             return "(not set)"
-        return str({d: f"hash:{hash_string(a)}" for d, a in settings.redirects.items()}) or "{}"
+        return str(dict(settings.redirects)) or "{}"
     if key == "DM_NOTIFY_ALLOWED_RECIPIENTS":
         if settings.allowed_recipients is None:
             return "(not set: every address allowed)"

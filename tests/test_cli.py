@@ -8,7 +8,6 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from flask_dm_email import DMEmail
-from flask_dm_email.helpers import hash_string
 
 from .conftest import KEY, TEMPLATE_ID, TOKEN
 
@@ -48,10 +47,10 @@ def test_config_shows_settings_and_sources_without_secrets() -> None:
     assert "backend: notify" in out
     assert "my_key-<redacted>  [config]" in out
     assert "1 token(s) set, <redacted>" in out
-    assert f"'example.com': 'hash:{hash_string('success@simulator.amazonses.com')}'" in out
+    # The safe address is configuration, shown as it is (issue: it used to be hashed).
+    assert "'example.com': 'success@simulator.amazonses.com'" in out
     assert "DM_NOTIFY_TIMEOUT" in out and "[default]" in out
     assert KEY[-36:] not in out and TOKEN not in out
-    assert "success@simulator.amazonses.com" not in out
 
 
 def test_config_lists_every_problem_and_exits_non_zero() -> None:
