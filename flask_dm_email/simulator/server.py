@@ -298,9 +298,9 @@ def serve(
     with state.lock:
         for service in state.services.values():
             # Names and ids only: key secrets never go to logs.
-            logger.warning("Notify simulator: service %r (%s) with keys %s", service.name, service.id,
+            logger.info("Notify simulator: service %r (%s) with keys %s", service.name, service.id,
                            ", ".join(f"{key.name} ({key.key_type})" for key in service.api_keys) or "none")
-    logger.warning("Notify simulator: serving on http://%s:%d, inbox at /_simulator/inbox", host,
+    logger.info("Notify simulator: serving on http://%s:%d, inbox at /_simulator/inbox", host,
                    server.server_port)
     try:
         server.serve_forever()
