@@ -49,15 +49,19 @@ def median_ms(samples: list[float]) -> float:
 
 
 def make_app(bench: Bench, **config: object) -> tuple[Flask, DMEmail]:
-    """An app sending through the simulator with the notify backend; ``config`` adds keys."""
+    """An app sending through the simulator with the notify backend and, unless ``config``
+    says otherwise, no outbox (``DM_EMAIL_OUTBOX_URL=off``): the send path alone."""
     app = Flask(__name__)
     app.config.update(
-        DM_ENVIRONMENT="test",
-        DM_EMAIL_BACKEND="notify",
-        DM_NOTIFY_KEY=bench.key,
-        DM_NOTIFY_BASE_URL=bench.simulator.url,
-        DM_NOTIFY_TEMPLATES={"bench": bench.template_id},
-        DM_NOTIFY_CALLBACKS_ENABLED=False,
-        **config,
+        {
+            "DM_ENVIRONMENT": "test",
+            "DM_EMAIL_BACKEND": "notify",
+            "DM_NOTIFY_KEY": bench.key,
+            "DM_NOTIFY_BASE_URL": bench.simulator.url,
+            "DM_NOTIFY_TEMPLATES": {"bench": bench.template_id},
+            "DM_NOTIFY_CALLBACKS_ENABLED": False,
+            "DM_EMAIL_OUTBOX_URL": "off",
+            **config,
+        }
     )
     return app, DMEmail(app)

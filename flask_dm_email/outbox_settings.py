@@ -7,6 +7,7 @@
 | unset, preview/staging/production | no outbox: ``queue_email`` raises a config error |
 | ``sqlalchemy`` | the app's Flask-SQLAlchemy engine (joins ``session=`` transactions) |
 | any SQLAlchemy URL | that database, e.g. ``postgresql+psycopg://user@host/db`` |
+| ``off`` | no outbox on any stage: synchronous sends only, and no row for them |
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ DEFAULT_RETRY_SCHEDULE = (5.0, 10.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0)
 SQLALCHEMY_MODE = "sqlalchemy"
 EMBEDDED_DEVELOPMENT = "development-embedded"
 MEMORY = "memory"
+OFF = "off"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ def build_outbox_settings(
     url = data.get("outbox_url")
     if url is None:
         location = {Stage.DEVELOPMENT: EMBEDDED_DEVELOPMENT, Stage.TEST: MEMORY}.get(stage)
+    elif url.lower() == OFF:
+        location = None
     elif url == SQLALCHEMY_MODE or "://" in url:
         location = url
     else:
@@ -75,8 +79,8 @@ def build_outbox_settings(
         problems.append(
             (
                 DM_EMAIL_OUTBOX_URL,
-                "must be a SQLAlchemy database URL (e.g. postgresql+psycopg://user@host/db) "
-                "or 'sqlalchemy' to use the app's Flask-SQLAlchemy engine.",
+                "must be a SQLAlchemy database URL (e.g. postgresql+psycopg://user@host/db), "
+                "'sqlalchemy' to use the app's Flask-SQLAlchemy engine, or 'off'.",
             )
         )
     defaults = OutboxSettings()

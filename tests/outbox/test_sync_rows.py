@@ -80,3 +80,11 @@ def test_the_email_matters_more_than_its_record(
     assert [m["id"] for m in sim.messages()] == [result.id]
     assert any("sending it anyway" in r.getMessage() for r in caplog.records)
     assert all("someone@gov.uk" not in r.getMessage() for r in caplog.records)
+
+
+def test_off_means_no_outbox_and_no_row(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DM_ENVIRONMENT="test", DM_EMAIL_OUTBOX_URL="off",
+                   DM_NOTIFY_TEMPLATES={"welcome": "f33517ff-2a88-4f6e-b855-c550268ce08a"})
+    assert app.extensions["dm_email"].outbox is None
+    with app.app_context():
+        assert send_email("someone@gov.uk", "welcome").backend == "memory"
