@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
+from notifications_python_client.errors import APIError
 from sqlalchemy import RowMapping
 
 from ..attempts import Attempt, Outcome
@@ -118,7 +119,7 @@ class Delivery:
         or None when it is proved unsent and may be posted."""
         try:
             found = _lookup(self.state.backend, email.reference, row["created_at"])
-        except Exception as error:  # Notify could not be asked: nothing is known yet
+        except (APIError, EmailError, OSError) as error:  # Notify could not be asked: nothing is known yet
             delay = self.retry_delay(max(row["attempts"], 1))
             self._finish(row, token, states.RETRYING, kind="lookup-failed", error_class=type(error).__name__,
                          delay=delay)
