@@ -206,6 +206,9 @@ def send_email(
     :param reply_to_id: a Notify reply-to address id.
     :raises ~flask_dm_email.errors.EmailError: a subclass that says what to fix.
     """
+    # The outbox imports this module; importing it at call time keeps the arrows one way.
+    from .outbox import sync_rows
+
     app = current_app_object()
     state = get_state(app)
     request = SendRequest(to, template, personalisation, reference, reply_to_id, allow_resend)
@@ -217,20 +220,13 @@ def send_email(
             earlier = find_earlier(state, email)
             if earlier is not None:
                 return earlier
-        if state.outbox is not None:
-            from .outbox import sync_rows
-
-            row = sync_rows.start(state, email)
+        row = sync_rows.start(state, email)  # None without an outbox
         result = deliver(app, state, email)
     except EmailError as error:
         if row is not None:
-            from .outbox import sync_rows
-
             sync_rows.failed(state, row, error)
         report_failure(app, error, email, template, reference)
         raise
     if row is not None:
-        from .outbox import sync_rows
-
         sync_rows.sent(state, row, result.response)
     return result

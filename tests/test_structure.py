@@ -4,12 +4,12 @@ callback blueprint depends on the state and never on the extension, modules stay
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import flask_dm_email
 
-from .import_graph import cycles
+from .import_graph import cycles, imports
+from .import_graph import module_name as dotted
 
 ROOT = Path(flask_dm_email.__file__).parent
 MODULES = sorted(p for p in ROOT.rglob("*.py") if "simulator" not in p.relative_to(ROOT).parts)
@@ -18,28 +18,13 @@ PACKAGES = {".".join(("flask_dm_email", *p.parent.relative_to(ROOT).parts)) for 
 
 
 def module_name(path: Path) -> str:
-    parts = ("flask_dm_email", *path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    return dotted(path, ROOT, "flask_dm_email")
 
 
 def module_level_imports(path: Path) -> set[str]:
     """Modules imported when ``path`` is imported (not inside functions, which import
     late on purpose, nor under ``if TYPE_CHECKING``)."""
-    here = module_name(path)
-    package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
-            found.add(target)
-            found.update(f"{target}.{alias.name}" for alias in node.names)
-    return found
+    return imports(path, module_name(path), module_level_only=True)
 
 
 def graph() -> dict[str, set[str]]:

@@ -14,7 +14,7 @@ from sqlalchemy import MetaData
 from ..errors import EmailConfigError, OutboxStateError
 from ..state import get_state
 from . import states
-from .enqueue import notify_reference, queue_email
+from .enqueue import link_key, notify_reference, queue_email
 from .records import QueuedEmail, status_changed
 from .runtime import OutboxRuntime
 from .tables import metadata
@@ -57,11 +57,9 @@ class Outbox:
         batch: str | None = None, limit: int = 100,
     ) -> list[QueuedEmail]:
         """Rows matching every criterion given, newest first."""
-        from .enqueue import _link
-
         criteria: dict[str, Any] = {}
         if link is not None:
-            criteria["link_type"], criteria["link_id"] = _link(link)
+            criteria["link_type"], criteria["link_id"] = link_key(link)
         if reference is not None:
             criteria["reference"] = reference
         if status is not None:

@@ -33,7 +33,8 @@ def notify_reference(reference: str, row_id: str, generation: int) -> str:
     return f"{reference}-{row_id}" if generation == 1 else f"{reference}-{row_id}-{generation}"
 
 
-def _link(link: object) -> tuple[str | None, str | None]:
+def link_key(link: object) -> tuple[str | None, str | None]:
+    """``(type, id)`` for a saved database object or a ``(type, id)`` pair."""
     if link is None:
         return None, None
     if isinstance(link, tuple) and len(link) == 2:
@@ -113,7 +114,7 @@ def queue_email(
         if dedupe_key is not None and (not isinstance(dedupe_key, str) or not 0 < len(dedupe_key) <= 400):
             raise EmailTemplateError("dedupe_key must be a string of 1 to 400 characters.")
         delay = _delay(send_after)
-        link_type, link_id = _link(link)
+        link_type, link_id = link_key(link)
         email = prepare(
             state, SendRequest(to, template, personalisation, reference, reply_to_id),
             max_reference=MAX_QUEUED_REFERENCE,

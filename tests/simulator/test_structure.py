@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import flask_dm_email.simulator
 
-from ..import_graph import cycles
+from ..import_graph import cycles, imports
+from ..import_graph import module_name as dotted
 
 PACKAGE = "flask_dm_email.simulator"
 ROOT = Path(flask_dm_email.simulator.__file__).parent
@@ -15,31 +15,12 @@ MODULES = sorted(ROOT.rglob("*.py"))
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join((PACKAGE, *parts))
+    return dotted(path, ROOT, PACKAGE)
 
 
 def imported_modules(path: Path) -> set[str]:
     """Every module ``path`` imports, anywhere in it (functions too), as absolute names."""
-    here = module_name(path)
-    package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
-            found.add(target)
-            # "from . import defaults" imports a module, not a name.
-            found.update(f"{target}.{alias.name}" for alias in node.names)
-    return found
+    return imports(path, module_name(path), module_level_only=False)
 
 
 def test_the_simulator_imports_nothing_from_the_rest_of_the_package() -> None:
