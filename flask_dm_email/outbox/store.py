@@ -44,6 +44,8 @@ class Store(StoreReads):
         self.service_id = service_id
         self._cached_row_insert: Any = None
         self._cached_event_insert: Any = None
+        self._finish_statements: dict[tuple[Any, ...], Any] = {}
+        self._cached_claimed_insert: Any = None
 
     # -- schema ----------------------------------------------------------------------
 
@@ -172,15 +174,20 @@ class Store(StoreReads):
         returns its claim token. If the caller dies, the lease runs out and a worker looks
         the email up."""
         token = uuid.uuid4().hex
-        with self.db.begin() as conn:
+        if self._cached_claimed_insert is None:
             now = self.db.now()
-            conn.execute(
-                insert(outbox).values(
-                    **values, service_id=self.service_id, status=states.SENDING, attempts=0, generation=1,
-                    maybe_sent=False, claim_token=token, lease_expires_at=now + lease_seconds,
-                    next_attempt_at=now, abandon_after=now + abandon_after, created_at=now, updated_at=now,
-                )
+            columns: dict[str, Any] = {c.name: bindparam(c.name) for c in outbox.c if c.name in _INSERTED}
+            self._cached_claimed_insert = insert(outbox).values(
+                **columns, claim_token=bindparam("claim_token"),
+                lease_expires_at=now + bindparam("lease", type_=Float), next_attempt_at=now,
+                abandon_after=now + bindparam("abandon", type_=Float), created_at=now, updated_at=now,
             )
+        params: dict[str, Any] = dict.fromkeys(_INSERTED)
+        params.update(values)
+        params.update(service_id=self.service_id, status=states.SENDING, attempts=0, generation=1, maybe_sent=False,
+                      claim_token=token, lease=lease_seconds, abandon=abandon_after)
+        with self.db.begin() as conn:
+            conn.execute(self._cached_claimed_insert, params)
             self.add_event(conn, values["id"], "sending-now", status=states.SENDING)
         return token
 
@@ -285,25 +292,41 @@ class Store(StoreReads):
         False when the worker lost the row (its lease expired, or a receipt already moved
         it further on): then nothing changes."""
         assert states.can_move(states.SENDING, new_status)
+        values = dict(values or {})
+        statement = self._finish_statement(new_status, tuple(sorted(values)), delay is not None,
+                                           settles_in is not None)
+        params = {f"v_{name}": value for name, value in values.items()}
+        params.update(p_row_id=row_id, p_token=token, p_delay=delay, p_settles=settles_in)
         with self.db.begin() as conn:
-            now = self.db.now()
-            extra: dict[str, Any] = dict(values or {})
-            if delay is not None:
-                extra["next_attempt_at"] = now + delay
-            if settles_in is not None:
-                extra["settles_at"] = now + settles_in
-            if new_status in states.FINAL:
-                extra["final_at"] = now
-            if new_status == states.SENT:
-                extra["sent_at"] = now
-            changed = conn.execute(
-                update(outbox)
-                .where(C.id == row_id, C.claim_token == token, C.status == states.SENDING)
-                .values(status=new_status, claim_token=None, lease_expires_at=None, updated_at=now, **extra)
-            ).rowcount
+            changed = conn.execute(statement, params).rowcount
             if changed:
                 self.add_event(conn, row_id, kind, status=new_status, http_status=http_status, error_class=error_class)
             return bool(changed)
+
+    def _finish_statement(self, new_status: str, names: tuple[str, ...], delay: bool, settles: bool) -> Any:
+        """The compare-and-set UPDATE of :meth:`finish`, compiled once per shape (a
+        worker records every row it sends)."""
+        key = (new_status, names, delay, settles)
+        statement = self._finish_statements.get(key)
+        if statement is None:
+            now = self.db.now()
+            columns: dict[str, Any] = {name: bindparam(f"v_{name}") for name in names}
+            if delay:
+                columns["next_attempt_at"] = now + bindparam("p_delay", type_=Float)
+            if settles:
+                columns["settles_at"] = now + bindparam("p_settles", type_=Float)
+            if new_status in states.FINAL:
+                columns["final_at"] = now
+            if new_status == states.SENT:
+                columns["sent_at"] = now
+            statement = (
+                update(outbox)
+                .where(C.id == bindparam("p_row_id"), C.claim_token == bindparam("p_token"),
+                       C.status == states.SENDING)
+                .values(status=new_status, claim_token=None, lease_expires_at=None, updated_at=now, **columns)
+            )
+            self._finish_statements[key] = statement
+        return statement
 
     def move(
         self,
