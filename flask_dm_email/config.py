@@ -35,6 +35,7 @@ from .config_sources import RawSettings, read_raw_settings
 from .errors import EmailConfigError
 from .formats import is_uuid
 from .outbox_settings import OutboxSettings, build_outbox_settings
+from .pacing_settings import PacingSettings, build_pacing_settings
 from .recipients import normalise_allow_list
 from .retry import RetryPolicy
 from .settings_schema import FIXES, SettingsSchema
@@ -82,6 +83,7 @@ class Settings:
     callbacks_enabled: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    pacing: PacingSettings = field(default_factory=PacingSettings)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)
     dotenv_path: str | None = None
 
@@ -315,6 +317,7 @@ def load_settings(
         in_flight_bound=_or(data.get("in_flight"), defaults.in_flight_bound),
     )
     outbox = build_outbox_settings(data, stage, retry, problems)
+    pacing = build_pacing_settings(data, stage, outbox, backend == "notify", problems)
     settings = Settings(
         stage=stage,
         backend=backend,
@@ -328,6 +331,7 @@ def load_settings(
         callbacks_enabled=_or(data.get("callbacks_enabled"), True),
         retry=retry,
         outbox=outbox,
+        pacing=pacing,
         sources=dict(raw.sources),
         dotenv_path=dotenv_path,
     )

@@ -17,6 +17,7 @@ from .config_keys import (
     DM_EMAIL_BACKEND,
     DM_EMAIL_EMBEDDED_WORKER,
     DM_EMAIL_LEASE_SECONDS,
+    DM_EMAIL_LIMITER_URL,
     DM_EMAIL_OUTBOX_URL,
     DM_EMAIL_RETENTION_DAYS,
     DM_EMAIL_RETRY_SCHEDULE,
@@ -26,9 +27,12 @@ from .config_keys import (
     DM_NOTIFY_CALLBACK_PREFIX,
     DM_NOTIFY_CALLBACK_TOKEN,
     DM_NOTIFY_CALLBACKS_ENABLED,
+    DM_NOTIFY_DAILY_LIMIT,
     DM_NOTIFY_IN_FLIGHT_SECONDS,
     DM_NOTIFY_KEY,
     DM_NOTIFY_MAX_ATTEMPTS,
+    DM_NOTIFY_RATE_BURST,
+    DM_NOTIFY_RATE_LIMIT,
     DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS,
     DM_NOTIFY_RETRY_BACKOFF,
     DM_NOTIFY_RETRY_DEADLINE,
@@ -195,6 +199,21 @@ class SettingsSchema(Schema):
     embedded_worker = fields.Boolean(
         data_key=DM_EMAIL_EMBEDDED_WORKER, allow_none=True, truthy=_TRUTHY, falsy=_FALSY
     )
+    # Parsed (and checked) by pacing_settings.parse_rate_setting: "3000/60" or (3000, 60).
+    rate_limit = fields.Raw(data_key=DM_NOTIFY_RATE_LIMIT, allow_none=True)
+    rate_burst = fields.Integer(
+        data_key=DM_NOTIFY_RATE_BURST,
+        allow_none=True,
+        validate=validate.Range(min=0, error="must be 0 or more."),
+    )
+    daily_limit = fields.Integer(
+        data_key=DM_NOTIFY_DAILY_LIMIT,
+        allow_none=True,
+        validate=validate.Range(min=1, error="must be 1 or more."),
+    )
+    limiter_url = NonBlankString(
+        data_key=DM_EMAIL_LIMITER_URL, allow_none=True, blank_error="is empty; remove it or give it a value."
+    )
 
 
 # Fixes added to marshmallow's type errors, keyed by config key: each shows a valid value.
@@ -216,5 +235,8 @@ FIXES = {
     DM_EMAIL_RETENTION_DAYS: "Use a number of days, e.g. DM_EMAIL_RETENTION_DAYS=7.",
     DM_EMAIL_LEASE_SECONDS: "Use a number of seconds, e.g. DM_EMAIL_LEASE_SECONDS=120.",
     DM_EMAIL_ABANDON_AFTER: "Use a number of seconds, e.g. DM_EMAIL_ABANDON_AFTER=3600.",
+    DM_NOTIFY_RATE_BURST: "Use a whole number, e.g. DM_NOTIFY_RATE_BURST=10.",
+    DM_NOTIFY_DAILY_LIMIT: "Use a whole number of emails, e.g. DM_NOTIFY_DAILY_LIMIT=250000.",
+    DM_EMAIL_LIMITER_URL: "Use outbox, memory, redis://host:6379/0 or a database URL.",
     DM_EMAIL_OUTBOX_URL: "Use a database URL, e.g. postgresql+psycopg://user@host/db, or sqlalchemy.",
 }

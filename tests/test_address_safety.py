@@ -112,7 +112,7 @@ def live_app(stage: str, **config: object) -> Flask:
     app = Flask(__name__)
     base = {"DM_ENVIRONMENT": stage, "DM_NOTIFY_TEMPLATES": {"welcome": TEMPLATE_ID}}
     if stage in ("preview", "staging", "production"):
-        base |= {"DM_NOTIFY_KEY": KEY, "DM_NOTIFY_CALLBACK_TOKEN": TOKEN}
+        base |= {"DM_NOTIFY_KEY": KEY, "DM_NOTIFY_CALLBACK_TOKEN": TOKEN, "DM_EMAIL_LIMITER_URL": "memory"}
     else:
         base["DM_EMAIL_BACKEND"] = "memory"
     app.config.update(base | config)

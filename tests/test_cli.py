@@ -36,6 +36,7 @@ def test_config_shows_settings_and_sources_without_secrets() -> None:
             DM_ENVIRONMENT="staging",
             DM_NOTIFY_KEY=KEY,
             DM_NOTIFY_CALLBACK_TOKEN=TOKEN,
+            DM_EMAIL_LIMITER_URL="memory",
             DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS="example.com=success@simulator.amazonses.com",
             DM_NOTIFY_TEMPLATES={"welcome": TEMPLATE_ID},
         ),

@@ -18,6 +18,7 @@ LIVE_OK = {
     "DM_NOTIFY_KEY": KEY,
     "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {},
     "DM_NOTIFY_CALLBACK_TOKEN": TOKEN,
+    "DM_EMAIL_LIMITER_URL": "memory",
 }
 
 
@@ -296,6 +297,7 @@ class TestDotenv:
                 "DM_NOTIFY_CALLBACKS_ENABLED": False,
                 "DM_EMAIL_BACKEND": "notify",
                 "DM_NOTIFY_KEY": KEY.replace("my_key", "real"),
+                "DM_EMAIL_LIMITER_URL": "memory",
             },
             {"DM_DOTENV_PATH": str(dotenv)},
         )
@@ -387,6 +389,7 @@ class TestBaseUrlOnLiveStages:
         "DM_NOTIFY_KEY": "my_key-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0",
         "DM_NOTIFY_CALLBACK_TOKEN": "a-callback-token-of-enough-length",
         "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {},
+        "DM_EMAIL_LIMITER_URL": "memory",
     }
 
     @pytest.mark.parametrize("stage", ["preview", "staging", "production"])
@@ -419,7 +422,7 @@ class TestStageNames:
         for stage, rule in STAGE_RULES.items():
             config: dict[str, object] = {"DM_ENVIRONMENT": stage.value, "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {}}
             if stage.is_live:
-                config |= {"DM_NOTIFY_KEY": KEY, "DM_NOTIFY_CALLBACK_TOKEN": TOKEN}
+                config |= {"DM_NOTIFY_KEY": KEY, "DM_NOTIFY_CALLBACK_TOKEN": TOKEN, "DM_EMAIL_LIMITER_URL": "memory"}
             assert load(config).backend == rule.backend_for(stage.is_live)
             if stage is Stage.DEVELOPMENT:
                 assert load({**config, "DM_NOTIFY_KEY": KEY}).backend == rule.backend_for(True) == "notify"

@@ -135,6 +135,7 @@ def test_no_hook_on_a_live_stage_warns_at_init_app(caplog: pytest.LogCaptureFixt
         DM_ENVIRONMENT="production",
         DM_NOTIFY_KEY="k-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0",
         DM_NOTIFY_CALLBACK_TOKEN="callback-token-0123456789",
+        DM_EMAIL_LIMITER_URL="memory",
     )
     DMEmail(app)
     assert any("No user_deactivator is registered" in r.getMessage() for r in caplog.records)

@@ -83,7 +83,8 @@ def test_live_stages_without_an_outbox_say_which_key_to_set(make_app: Callable[.
     from ..conftest import KEY, TOKEN
 
     app = make_app(DM_ENVIRONMENT="staging", DM_NOTIFY_KEY=KEY, DM_NOTIFY_CALLBACK_TOKEN=TOKEN,
-                   DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS={}, DM_NOTIFY_TEMPLATES={"welcome": TEMPLATE})
+                   DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS={}, DM_EMAIL_LIMITER_URL="memory",
+                   DM_NOTIFY_TEMPLATES={"welcome": TEMPLATE})
     with app.app_context(), pytest.raises(EmailConfigError) as info:
         queue_email("someone@gov.uk", "welcome")
     assert info.value.problems[0][0] == "DM_EMAIL_OUTBOX_URL"
