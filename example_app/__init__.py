@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from flask_dm_email import DMEmail
 from flask_dm_email.config import read_raw_settings
@@ -29,6 +30,7 @@ from .hooks import register_hooks
 from .models import db
 
 dm_email = DMEmail()
+csrf = CSRFProtect()
 
 EXAMPLE_DEFAULTS: dict[str, Any] = {
     "DM_NOTIFY_TEMPLATES": {"welcome": WELCOME_TEMPLATE_ID, "password-reset": RESET_TEMPLATE_ID},
@@ -43,7 +45,7 @@ EXAMPLE_DEFAULTS: dict[str, Any] = {
     "DM_EMAIL_OUTBOX_URL": "sqlalchemy",
 }
 
-__all__ = ["RESET_TEMPLATE_ID", "WELCOME_TEMPLATE_ID", "create_app", "dm_email"]
+__all__ = ["RESET_TEMPLATE_ID", "WELCOME_TEMPLATE_ID", "create_app", "csrf", "dm_email"]
 
 
 def database_url(app: Flask) -> str:
@@ -84,6 +86,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     embedded.setup(app)  # before init_app, which reads the key and URL it sets
     dm_email.init_app(app)
     db.init_app(app)
+    csrf.init_app(app)
+    # Every form is CSRF-protected; Notify's callbacks carry a bearer token, not a cookie.
+    callbacks = app.blueprints.get("dm_email_callbacks")
+    if callbacks is not None:
+        csrf.exempt(callbacks)
     register_hooks(dm_email)
     with app.app_context():
         # The example's tables and the outbox's, side by side; a real service would create

@@ -8,7 +8,6 @@ so it delivers the outbox itself (``dm_email.outbox.drain()``) while it waits.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import sys
 import time
@@ -28,7 +27,7 @@ from flask_dm_email.outbox.embedded import EMBEDDED_KEY
 from flask_dm_email.testing import serve_app
 
 from . import dm_email, embedded
-from .csrf import FIELD
+from .forms import CSRF_FIELD, find_csrf_token
 from .models import AuditEvent, User, db
 
 QUIET_LOGGERS = ("flask_dm_email", "example_app", "werkzeug")
@@ -91,10 +90,8 @@ def _forget(address: str) -> None:
 
 def _sign_up(client: FlaskClient, person: Person) -> int:
     """Fill in the sign-up form as a browser would (CSRF token included)."""
-    form = client.get("/signup").get_data(as_text=True)
-    match = re.search(rf'name="{FIELD}" value="([^"]+)"', form)
-    token = match.group(1) if match else ""
-    response = client.post("/signup", data={"name": person.name, "email": person.address, FIELD: token})
+    token = find_csrf_token(client.get("/signup").get_data(as_text=True)) or ""
+    response = client.post("/signup", data={"name": person.name, "email": person.address, CSRF_FIELD: token})
     return response.status_code
 
 

@@ -12,26 +12,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from werkzeug.exceptions import HTTPException
 
 from flask_dm_email import EmailError, QueuedEmail, queue_email
 from flask_dm_email.helpers import hash_string
 from flask_dm_email.outbox import states
-from flask_dm_email.recipients import is_valid_email_address
 
 from . import dm_email
-from .csrf import check_csrf, csrf_token
+from .forms import CSRF_FAILED, PasswordResetForm, SignupForm
 from .models import User, db
 
 bp = Blueprint("example", __name__)
@@ -63,19 +54,16 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
 
 
-bp.before_request(check_csrf)
-
-
-@bp.errorhandler(400)
-def bad_request(error: HTTPException) -> tuple[str, int]:
-    """A refused form (a stale CSRF token): a page that says what to do."""
-    return render_template("message.html", title="Sorry, there is a problem", text=error.description), 400
+@bp.app_errorhandler(CSRFError)
+def csrf_failed(error: CSRFError) -> tuple[str, int]:
+    """A form refused by Flask-WTF's CSRF check (a stale page, say): a page that says what to do."""
+    return render_template("message.html", title="Sorry, there is a problem", text=CSRF_FAILED), 400
 
 
 @bp.app_context_processor
 def template_globals() -> dict[str, Any]:
-    """The simulator's inbox (None when talking to Notify) and the forms' CSRF token."""
-    return {"inbox_url": current_app.config.get("EXAMPLE_INBOX_URL"), "csrf_token": csrf_token}
+    """The simulator's inbox (None when talking to Notify)."""
+    return {"inbox_url": current_app.config.get("EXAMPLE_INBOX_URL")}
 
 
 @bp.get("/")
@@ -92,21 +80,13 @@ def signup() -> ResponseReturnValue:
     the stage's recipient policy), so an email that could never be sent fails here; a
     worker sends it after the commit.
     """
-    if request.method == "GET":
-        return render_template("signup.html", errors={}, form={})
-    # Addresses are stored lowercased: one account per address, and indexed look-ups.
-    form = {"name": request.form.get("name", "").strip(), "email": request.form.get("email", "").strip().lower()}
-    errors = {}
-    if not form["name"]:
-        errors["name"] = "Enter your name"
-    if not is_valid_email_address(form["email"]):  # Notify's own rules: fail here, not at send
-        errors["email"] = "Enter an email address in the correct format, like name@example.com"
-    elif User.query.filter_by(email_address=form["email"]).first():
-        errors["email"] = "An account with this email address already exists"
-    if errors:
-        return render_template("signup.html", errors=errors, form=form), 400
+    form = SignupForm()
+    if not form.is_submitted():
+        return render_template("signup.html", form=form, errors={})
+    if not form.validate():
+        return render_template("signup.html", form=form, errors=form.first_errors()), 400
     # One transaction: the user, then (with the id the flush gives it) its welcome email.
-    user = User(name=form["name"], email_address=form["email"])
+    user = User(name=form.name.data, email_address=form.email.data)
     db.session.add(user)
     try:
         db.session.flush()
@@ -116,8 +96,8 @@ def signup() -> ResponseReturnValue:
         # No user without its email, no email without its user.
         db.session.rollback()
         logger.warning("Sign-up refused: the welcome email could not be queued (%s)", type(error).__name__)
-        errors["email"] = f"We could not send a welcome email to this address: {error.message}"
-        return render_template("signup.html", errors=errors, form=form), 400
+        errors = {"email": f"We could not send a welcome email to this address: {error.message}"}
+        return render_template("signup.html", form=form, errors=errors), 400
     db.session.commit()
     logger.info("Signed up user %s (%s)", user.id, hash_string(user.email_address))
     flash("Account created. We are sending you a welcome email.", "success")
@@ -127,10 +107,10 @@ def signup() -> ResponseReturnValue:
 @bp.route("/password-reset", methods=["GET", "POST"])
 def password_reset() -> ResponseReturnValue:
     """Email a signed, time-limited reset link to an active account."""
-    if request.method == "GET":
-        return render_template("password_reset.html")
-    email = request.form.get("email", "").strip()
-    user = User.query.filter_by(email_address=email.lower(), active=True).first()
+    form = PasswordResetForm()
+    if not form.validate_on_submit():
+        return render_template("password_reset.html", form=form)
+    user = User.query.filter_by(email_address=form.email.data, active=True).first()
     if user is not None:
         token = _serializer().dumps(user.id)
         link = url_for("example.reset", token=token, _external=True)

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,14 +25,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from example_app import create_app, dm_email, embedded
-from example_app.csrf import FIELD
+from example_app.forms import CSRF_FIELD, find_csrf_token
 from example_app.models import User, db
 from flask_dm_email import QueuedEmail
 from flask_dm_email.outbox.embedded import EMBEDDED_KEY
 from flask_dm_email.simulator import SimulatorServer
 from flask_dm_email.testing import serve_app
-
-TOKEN_PATTERN = re.compile(rf'name="{FIELD}" value="([^"]+)"')
 
 
 @dataclass
@@ -47,10 +44,9 @@ class LiveExample:
     def submit(self, path: str, data: dict[str, str], session: requests.Session | None = None) -> requests.Response:
         """Fill in the form at ``path`` as a browser would: fetch it, then post with its CSRF token."""
         session = session or requests.Session()
-        form = session.get(f"{self.url}{path}", timeout=5).text
-        token = TOKEN_PATTERN.search(form)
+        token = find_csrf_token(session.get(f"{self.url}{path}", timeout=5).text)
         assert token, f"no CSRF token in the form at {path}"
-        return session.post(f"{self.url}{path}", data={**data, FIELD: token.group(1)}, timeout=5)
+        return session.post(f"{self.url}{path}", data={**data, CSRF_FIELD: token}, timeout=5)
 
     def emails(self, address: str) -> list[QueuedEmail]:
         """The outbox rows linked to the account with this address, newest first."""
@@ -88,9 +84,9 @@ def drain(app: Flask) -> int:
 
 def submit(client: FlaskClient, path: str, data: dict[str, str]) -> Any:
     """The test-client version of :meth:`LiveExample.submit`."""
-    token = TOKEN_PATTERN.search(client.get(path).get_data(as_text=True))
+    token = find_csrf_token(client.get(path).get_data(as_text=True))
     assert token, f"no CSRF token in the form at {path}"
-    return client.post(path, data={**data, FIELD: token.group(1)})
+    return client.post(path, data={**data, CSRF_FIELD: token})
 
 
 def make_test_app(tmp_path: Path, **config: Any) -> Flask:

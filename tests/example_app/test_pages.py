@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 
 from example_app import dm_email
@@ -218,3 +219,18 @@ def test_the_page_stops_refreshing_once_every_email_is_final(app: Flask, client:
     page = client.get("/accounts").get_data(as_text=True)
     assert REFRESH not in page
     assert 'class="delivery-status"><strong class="govuk-tag govuk-tag--grey" data-status="cancelled">cancelled' in page
+
+
+def test_flask_wtf_protects_the_forms_but_not_notify_s_callbacks(app: Flask, client: FlaskClient) -> None:
+    """Notify authenticates its receipts with a bearer token, not a session cookie: the
+    app-wide CSRF protection must leave the callback blueprint alone."""
+    assert isinstance(app.extensions.get("csrf"), CSRFProtect)
+    receipt = {
+        "id": "740e5834-3a29-46b4-9a6f-16142fde533a", "reference": None, "to": "kim@gov.uk",
+        "status": "permanent-failure", "created_at": "2026-11-23T10:00:00.000000Z",
+        "completed_at": "2026-11-23T10:00:01.000000Z", "sent_at": "2026-11-23T10:00:00.500000Z",
+        "notification_type": "email", "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a", "template_version": 1,
+    }
+    response = client.post("/callbacks/notify", json=receipt, headers={"Authorization": "Bearer any-token-0123"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert client.post("/signup", data={"name": "Eve", "email": "eve@example.com"}).status_code == 400
