@@ -55,3 +55,12 @@ def postgres_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def require_url(name: str, url: str, default_port: int) -> None:
+    """:func:`require` for a service given by URL, e.g.
+    ``require_url("RabbitMQ", RABBITMQ_URL, 5672)``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    require(name, parts.hostname or "127.0.0.1", parts.port or default_port)

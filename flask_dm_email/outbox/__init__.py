@@ -113,7 +113,7 @@ class Outbox:
         assert row is not None
         email = QueuedEmail.from_row(row)
         status_changed(current_app._get_current_object(), email, old, moved)  # type: ignore[attr-defined]
-        _runtime().wake()
+        _runtime().wake(email_id if moved in states.CLAIMABLE else None)
         return email
 
     def pause(self, reason: str = "paused by an operator") -> None:
@@ -134,6 +134,33 @@ class Outbox:
         ``DM_EMAIL_RETENTION_DAYS``; how many rows."""
         runtime = _runtime()
         return runtime.store.purge(runtime.settings.retention_days)
+
+    def deliver(self, email_id: str) -> str | None:
+        """Deliver one email now, in this process, exactly as a worker would: claim it
+        (only if it is waiting and due, of this app's Notify service, and the outbox is
+        not paused), then send it through the same path, rate limiter included.
+
+        For task queues (:doc:`celery`): a task that carries the id and is delivered
+        twice, or late, sends nothing twice.
+
+        :returns: the status the email ended in, or None when it was not claimable
+            (another worker has it, it is not due yet, it is held or final, or the
+            outbox is paused) or another worker took it over meanwhile.
+        """
+        from flask import current_app
+
+        from .claim_one import claim_one
+        from .delivery import Delivery
+
+        runtime = _runtime()
+        store = runtime.store
+        if store.paused():
+            return None
+        row = claim_one(store, email_id, runtime.settings.lease_seconds)
+        if row is None:
+            return None
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return Delivery(app, get_state(app), store).deliver(row)
 
     def drain(self, timeout: float = 30.0, *, threads: int = 4) -> int:
         """Deliver everything due now in this process (tests, scripts); how many rows

@@ -154,14 +154,24 @@ def queue_email(
             )
         row, created = store.insert(values, delay=delay, abandon_after=runtime.settings.abandon_after,
                                     conn=session.connection())
-        # Wake a waiting worker when the caller commits, not before (it would find nothing).
+        # Wake a waiting worker (and tell the listeners) when the caller commits, not before:
+        # it would find nothing. A rollback first means the row never existed.
         real_session = session() if isinstance(session, scoped_session) else session
-        event.listen(real_session, "after_commit", lambda _session: runtime.wake(), once=True)
+        woken_for = row["id"] if created else None
+        outcome: list[str] = []
+
+        def committed(_session: Any) -> None:
+            if not outcome:
+                outcome.append("committed")
+                runtime.wake(woken_for)
+
+        event.listen(real_session, "after_commit", committed, once=True)
+        event.listen(real_session, "after_rollback", lambda _session: outcome.append("rolled back"), once=True)
     else:
         row, created = store.insert(values, delay=delay, abandon_after=runtime.settings.abandon_after)
     queued = QueuedEmail.from_row(row)
     if created:
         email_queued.send(app, email=queued)
         if session is None:
-            runtime.wake()
+            runtime.wake(queued.id)
     return queued

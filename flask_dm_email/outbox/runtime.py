@@ -7,6 +7,7 @@ Flask-SQLAlchemy's own ``init_app``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -22,6 +23,8 @@ from ..outbox_settings import EMBEDDED_DEVELOPMENT, MEMORY, SQLALCHEMY_MODE, Out
 from . import states
 from .database import Database, make_engine
 from .store import Store
+
+logger = logging.getLogger("flask_dm_email.outbox")
 
 #: The service id rows carry when there is no Notify key (the log backend).
 LOCAL_SERVICE = "local"
@@ -39,9 +42,24 @@ class OutboxRuntime:
         self._lock = threading.Lock()
         #: Set when an email is queued, so a waiting embedded worker looks at once.
         self.queued = threading.Event()
+        #: Called with a row's id once it is committed and waiting (e.g. the Celery
+        #: adapter's task sender); never for a rolled-back row.
+        self.listeners: list[Callable[[str], None]] = []
 
-    def wake(self) -> None:
+    def wake(self, row_id: str | None = None) -> None:
+        """Wake waiting workers; with ``row_id`` (a committed row now waiting), tell the
+        listeners too. A listener that fails (a broker down) loses nothing: the row is
+        in the database, so it is logged and the next sweep or poll finds the row."""
         self.queued.set()
+        if row_id is None:
+            return
+        for listener in list(self.listeners):
+            try:
+                listener(row_id)
+            except Exception as error:
+                name = getattr(listener, "__name__", type(listener).__name__)
+                logger.warning("Could not pass email %s to %s (%s); it waits in the outbox for the next sweep.",
+                               row_id, name, type(error).__name__)
 
     @property
     def store(self) -> Store:
