@@ -214,14 +214,16 @@ def delivery_receipt() -> tuple[Response, int]:
     address, status_name, reference = receipt["to"], receipt["status"], receipt["reference"]
     hashed = hash_string(address)
     extra = {"notify_callback": _without_to(receipt), "email_address": hashed}
+    state = get_state(app)
+    hook = state.hooks.user_deactivator
     # One line per receipt: a failure is that line at WARNING, not a second line.
     level = logging.WARNING if status_name in FAILURE_STATUSES else logging.INFO
-    logger.log(level, "Notify callback: %s: %s to %s", status_name, reference, hashed, extra=extra)
-    if status_name not in KNOWN_STATUSES:
-        logger.warning(
-            "Notify callback: unrecognised status %r accepted for %s (ref %s)", status_name, hashed, reference
-        )
-    state = get_state(app)
+    note = ""
+    if status_name == "permanent-failure" and hook is None:
+        note = "; no user_deactivator is registered, so no account was deactivated"
+    elif status_name not in KNOWN_STATUSES:
+        level, note = logging.WARNING, " (a status this version does not know; accepted)"
+    logger.log(level, "Notify callback: %s: %s to %s%s", status_name, reference, hashed, note, extra=extra)
     if state.outbox is not None:
         # The row moves forward (never back); a repeated receipt becomes an event only.
         apply_receipt(app, state.outbox.store, receipt)
@@ -229,15 +231,7 @@ def delivery_receipt() -> tuple[Response, int]:
     if status_name != "permanent-failure":
         return _reply(200)
     permanent_failure.send(app, receipt=receipt)
-    hook = state.hooks.user_deactivator
     if hook is None:
-        logger.warning(
-            "Notify callback: permanent-failure for %s (ref %s) but no user_deactivator is "
-            "registered, so no account was deactivated.",
-            hashed,
-            reference,
-            extra={"email_address": hashed},
-        )
         return _reply(200)
     ok, deactivated = _run_hook("user_deactivator", hook, address, receipt)
     if not ok:
