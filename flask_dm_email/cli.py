@@ -12,10 +12,12 @@ from flask.cli import AppGroup
 
 from .api_keys import key_name
 from .cli_loading import load_app
-from .config import Settings
+from .cli_simulator import simulator_banner
+from .config import Settings, Stage
 from .config_keys import DM_DOTENV_PATH, DM_NOTIFY_KEY, KEYS, SECRET_KEYS
 from .errors import EmailError
 from .hashing import hash_string
+from .local_simulator import describe_notify, find_simulator, stand_in_templates
 from .outbox_settings import redact_url
 from .sending import send_email
 from .state import get_state
@@ -64,6 +66,11 @@ def _display(settings: Settings, key: str) -> str:
     return str(values.get(key, ""))
 
 
+def _where_emails_go(settings: Settings) -> str:
+    return describe_notify(settings.backend, settings.notify_base_url,
+                           look_for_local=settings.stage is Stage.DEVELOPMENT)
+
+
 @dm_email_cli.command("config", with_appcontext=False)
 def config_command() -> None:
     """Show every effective setting and where it came from; exit 1 if any is invalid."""
@@ -71,6 +78,7 @@ def config_command() -> None:
     settings = get_state(app).settings
     click.echo(f"stage: {settings.stage.value}")
     click.echo(f"backend: {settings.backend}")
+    click.echo(_where_emails_go(settings))
     if settings.dotenv_path:
         click.echo(f".env file: {settings.dotenv_path}")
     runtime = get_state(app).outbox
@@ -114,6 +122,7 @@ def send_test_command(to: str, template: str, personalisation: tuple[str, ...], 
             click.echo(f"Not sent: {error.__class__.__name__}: {error}", err=True)
             sys.exit(1)
     click.echo(f"backend: {result.backend}")
+    click.echo(_where_emails_go(get_state(app).settings))
     click.echo(f"notify id: {result.id}")
     click.echo(f"reference: {result.reference}")
     click.echo(f"template id: {result.template_id}")
@@ -149,35 +158,42 @@ def simulator_command(
     delivery_delay: float | None,
     callback_retry_delay: float | None,
 ) -> None:
-    """Run the local GOV.UK Notify simulator, calling this app back with receipts."""
-    from .simulator import serve
+    """Run the local GOV.UK Notify simulator with this app's DM_NOTIFY_TEMPLATES, calling it back with receipts."""
+    from .simulator import SimulatorConfigError, serve
 
     settings = get_state(load_app()).settings
+    running = find_simulator(f"http://{host}:{port}")
+    if running is not None:
+        click.echo(f"A Notify simulator is already running at {running.url}: use it (inbox: {running.inbox_url}).")
+        sys.exit(1)
     token = callback_token or (settings.callback_tokens[0] if settings.callback_tokens else None)
     if callback_url is None and settings.callbacks_enabled:
         callback_url = f"http://127.0.0.1:5000{settings.callback_prefix}/notify"
+    new_token = None
     if callback_url and token is None:
         # Notify always sends a token; the app accepts any while it has none configured
         # (development and test only), so a fresh one keeps the simulator faithful.
-        token = secrets.token_urlsafe(24)
-        click.echo(
-            "The app has no DM_NOTIFY_CALLBACK_TOKEN, so the simulator sends receipts with a new one. "
-            f"To require it, set DM_NOTIFY_CALLBACK_TOKEN={token} in the app's .env."
+        token = new_token = secrets.token_urlsafe(24)
+
+    def ready(url: str, services: list[dict[str, Any]]) -> None:
+        for line in simulator_banner(url, services, settings, callback_url, new_token):
+            click.echo(line)
+
+    try:
+        serve(
+            config_path,
+            host,
+            port,
+            default_callback_url=callback_url,
+            default_callback_token=token,
+            delivery_delay=delivery_delay,
+            callback_retry_delay=callback_retry_delay,
+            templates=stand_in_templates(settings.templates),
+            on_ready=ready,
         )
-    click.echo(f"Notify simulator on http://{host}:{port} (inbox: /_simulator/inbox)")
-    if callback_url:
-        click.echo(f"Delivery receipts go to {callback_url}")
-    elif not settings.callbacks_enabled:
-        click.echo("No receipts are sent: the app has DM_NOTIFY_CALLBACKS_ENABLED=false.")
-    serve(
-        config_path,
-        host,
-        port,
-        default_callback_url=callback_url,
-        default_callback_token=token,
-        delivery_delay=delivery_delay,
-        callback_retry_delay=callback_retry_delay,
-    )
+    except SimulatorConfigError as error:
+        click.echo(f"The simulator's config is not valid: {error}", err=True)
+        sys.exit(2)
 
 
 def _register_outbox_commands() -> None:

@@ -80,6 +80,14 @@ def map_notify_error(error: APIError, email: OutgoingEmail, key: str | None) -> 
         )
     if "email_address" in text or "InvalidEmailError" in text:
         return EmailInvalidError(f"Notify refused the address {where}: {text}.", **kwargs)
+    if "Template not found" in text:
+        return EmailTemplateError(
+            f"Notify has no such template {where}: {text}. The id in DM_NOTIFY_TEMPLATES must be a "
+            "template of the service DM_NOTIFY_KEY belongs to. On the local simulator, "
+            "`flask dm-email simulator` serves the app's DM_NOTIFY_TEMPLATES; add another with "
+            "POST /_simulator/services/<service id>/templates (see the docs: 'Use the simulator with your app').",
+            **kwargs,
+        )
     if any(m in text for m in _TEMPLATE_MESSAGES):
         return EmailTemplateError(
             f"Notify refused the template or personalisation {where}: {text}. Check "

@@ -31,18 +31,23 @@ Config file (JSON, or TOML when the name ends in ``.toml``)
                    "team_members": [email], "guest_list": [email],
                    "reply_to": [{"id": UUID, "email_address": email, "is_default": bool}],
                    "templates": [{"id": UUID, "name": str, "type": "email", "subject": str,
-                                  "body": str, "version": 1, "archived": false, "hidden": false}],
+                                  "body": str, "version": 1, "archived": false, "hidden": false,
+                                  "lists_personalisation": false}],
                    "callbacks": {"delivery_status": {"url": str, "bearer_token": str},
                                  "complaint": {"url": str, "bearer_token": str}}}],
      "faults": {...}, "delivery_delay": 0.5, "callback_retry_delay": 300,
      "bouncing_addresses": [email], "bouncing_domains": [domain],
      "email_domain": "notifications.service.gov.uk"}
 
-Everything but a service's ``name`` is optional; ids and secrets default to new
+``serve(..., templates=[...])`` and ``SimulatorServer(templates=[...])`` give the first
+service more templates (``flask dm-email simulator`` passes the app's ``DM_NOTIFY_TEMPLATES``
+as stand-ins: ``lists_personalisation`` bodies that list whatever personalisation an email
+is sent with). Everything but a service's ``name`` is optional; ids and secrets default to new
 UUIDs. Errors name the field, e.g. ``services[0].api_keys[1].type``.
 
 Admin API (no JWT; never under ``/v2``)
 ---------------------------------------
+``GET /_simulator/identity`` (what a client checks before it uses a simulator it finds),
 ``GET|POST /_simulator/services``, ``POST /_simulator/services/<id>/api-keys``
 (answers ``{"key": <full key>}``), ``POST /_simulator/services/<id>/api-keys/revoke``,
 ``POST /_simulator/services/<id>/templates`` (same ``id`` again = new version),

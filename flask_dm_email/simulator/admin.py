@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from . import defaults
 from .config import SimulatorConfigError, parse_callback
 from .jsonio import json_response, parse_json
 from .state import current_state
@@ -24,6 +25,7 @@ def create_admin_blueprint() -> Blueprint:
     """Build the ``/_simulator`` admin blueprint."""
     blueprint = Blueprint("admin", __name__, url_prefix="/_simulator")
     routes: list[tuple[str, Any, list[str]]] = [
+        ("/identity", identity, ["GET"]),
         ("/services", list_services, ["GET"]),
         ("/services", add_service, ["POST"]),
         ("/services/<service_id>/api-keys", create_api_key, ["POST"]),
@@ -60,6 +62,13 @@ def _body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AdminError(400, "the request body must be a JSON object")
     return data
+
+
+def identity() -> Response:
+    """What this server is: a client checks it before using a simulator it finds on a port."""
+    state = current_state()
+    return json_response({"simulator": defaults.SIMULATOR_IDENTITY, "inbox": "/_simulator/inbox",
+                          "services": len(state.services_view())})
 
 
 def list_services() -> Response:

@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -250,6 +250,7 @@ def parse_template(raw: object, where: str = "template", *, version: int | None 
         created_at=utcnow(),
         updated_at=None,
         created_by=fields.get("created_by", str, defaults.DEFAULT_TEMPLATE_CREATOR),
+        lists_personalisation=fields.get("lists_personalisation", bool, False),
     )
     return Template(
         id=fields.uuid("id"),
@@ -258,6 +259,21 @@ def parse_template(raw: object, where: str = "template", *, version: int | None 
         archived=fields.get("archived", bool, False),
         hidden=fields.get("hidden", bool, False),
     )
+
+
+def add_templates(config: SimulatorConfig, templates: Sequence[Mapping[str, Any]]) -> None:
+    """Give the first service each of ``templates`` whose id it does not have yet.
+
+    ``flask dm-email simulator`` passes the app's ``DM_NOTIFY_TEMPLATES`` this way, as stand-ins.
+    """
+    if not templates:
+        return
+    if not config.services:
+        raise SimulatorConfigError("templates: the config has no service to add them to")
+    service = config.services[0]
+    for index, raw in enumerate(templates):
+        template = parse_template(raw, f"templates[{index}]")
+        service.templates.setdefault(template.id, template)
 
 
 def parse_callback(raw: object, where: str) -> CallbackConfig:

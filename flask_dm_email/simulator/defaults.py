@@ -33,6 +33,10 @@ ZERO_CONFIG_KEYS = {
     for key_type, secret in ZERO_CONFIG_SECRETS.items()
 }
 
+#: What ``GET /_simulator/identity`` answers as ``simulator``: a client checks it before it
+#: uses a simulator it finds on a port (a different server there must not get its emails).
+SIMULATOR_IDENTITY = "flask-dm-email Notify simulator"
+
 #: Seconds between each status step (created -> sending -> final).
 DEFAULT_DELIVERY_DELAY = 0.5
 

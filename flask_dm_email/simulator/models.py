@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .templating import listing_body
+
 KEY_TYPES = ("normal", "team", "test")
 TEMPLATE_TYPES = ("email", "sms", "letter")
 FINAL_STATUSES = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
@@ -44,6 +46,14 @@ class TemplateVersion:
     created_at: datetime
     updated_at: datetime | None
     created_by: str
+    #: A stand-in (see :func:`~.templating.listing_body`): the body lists the personalisation sent.
+    lists_personalisation: bool = False
+
+    def body_for(self, personalisation: dict[str, Any]) -> str:
+        """The body to fill in for an email with this personalisation."""
+        if not self.lists_personalisation:
+            return self.body
+        return listing_body(self.body, personalisation)
 
 
 @dataclass

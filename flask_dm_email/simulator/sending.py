@@ -6,6 +6,7 @@ request with several problems gets.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from .sanitise import sanitise_personalisation
 from .state import SimulatorState
 from .templating import lookup_values, missing_personalisation, render_body, render_subject
 from .timeutil import utcnow
+
+logger = logging.getLogger(__name__)
 
 MAX_EMAIL_BYTES = 2_000_000
 
@@ -39,6 +42,14 @@ class SendResult:
 
 def _template(service: Service, template_id: str) -> Template:
     template = service.templates.get(str(uuid.UUID(template_id)))
+    if template is None:
+        # Notify's answer stays Notify's; the simulator's own terminal says how to add one.
+        logger.warning(
+            "Notify simulator: service %r (%s) has no template %s. Add it with POST "
+            "/_simulator/services/%s/templates {\"id\", \"name\", \"subject\", \"body\"}, or name it in "
+            "the app's DM_NOTIFY_TEMPLATES and restart `flask dm-email simulator`, which serves those.",
+            service.name, service.id, template_id, service.id,
+        )
     if template is None or template.hidden:
         raise bad_request("Template not found")
     if template.type != "email":
@@ -131,11 +142,12 @@ def send_email(
             personalisation, sanitised = sanitise_personalisation(personalisation, request["sanitise_content_for"])
         template = _template(service, request["template_id"])
         content = template.current
+        template_body = content.body_for(personalisation)
         values = lookup_values(personalisation)
-        missing = missing_personalisation(values, content.subject, content.body)
+        missing = missing_personalisation(values, content.subject, template_body)
         if missing:
             raise bad_request(f"Missing personalisation: {', '.join(missing)}")
-        if not render_body(content.body, values):
+        if not render_body(template_body, values):
             raise bad_request("Your message is empty.")
         reply_to = _reply_to(service, request.get("email_reply_to_id"))
         to = strip_address(request["email_address"])
@@ -143,7 +155,7 @@ def send_email(
         smoke = is_smoke_test_address(to)
         personalisation, documents = _attach_files(state, service, personalisation, url_root, smoke)
         values = lookup_values(personalisation)
-        body = render_body(content.body, values)
+        body = render_body(template_body, values)
         size = _utf8_size(body)
         if size > MAX_EMAIL_BYTES:
             raise bad_request(

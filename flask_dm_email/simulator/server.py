@@ -6,14 +6,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
-from .config import ConfigSource, load_config, parse_callback
+from .config import ConfigSource, add_templates, load_config, parse_callback
 from .limits import Clock
 from .models import CallbackConfig
 from .state import SimulatorState
@@ -51,10 +51,17 @@ def build_state(
     delivery_delay: float | None = None,
     callback_retry_delay: float | None = None,
     rate_clock: Clock = time.monotonic,
+    templates: Sequence[Mapping[str, Any]] = (),
 ) -> SimulatorState:
-    """Load ``config`` and build the simulator state (workers not started)."""
+    """Load ``config`` and build the simulator state (workers not started).
+
+    ``templates`` (config-file template mappings) go to the first service, unless it has
+    one with the same id; a reset keeps them.
+    """
+    loaded = load_config(config)
+    add_templates(loaded, templates)
     return SimulatorState(
-        load_config(config),
+        loaded,
         delivery_delay=delivery_delay,
         callback_retry_delay=callback_retry_delay,
         default_callbacks=_default_callbacks(default_callback_url, default_callback_token),
@@ -88,6 +95,7 @@ class SimulatorServer:
         default_callback_url: str | None = None,
         default_callback_token: str | None = None,
         rate_clock: Clock = time.monotonic,
+        templates: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -98,6 +106,7 @@ class SimulatorServer:
             delivery_delay=delivery_delay,
             callback_retry_delay=callback_retry_delay,
             rate_clock=rate_clock,
+            templates=templates,
         )
         self.app = create_app(self.state)
         self._server: BaseWSGIServer | None = None
@@ -283,25 +292,35 @@ def serve(
     default_callback_token: str | None = None,
     delivery_delay: float | None = None,
     callback_retry_delay: float | None = None,
+    templates: Sequence[Mapping[str, Any]] = (),
+    on_ready: Callable[[str, list[dict[str, Any]]], None] | None = None,
 ) -> None:
-    """Run the simulator in the foreground until interrupted (``flask dm-email simulator``)."""
+    """Run the simulator in the foreground until interrupted (``flask dm-email simulator``).
+
+    ``on_ready(url, services)`` is called once it listens, with every service as the admin
+    API shows it (full key strings included), instead of the two INFO log lines.
+    """
     state = build_state(
         config,
         default_callback_url=default_callback_url,
         default_callback_token=default_callback_token,
         delivery_delay=delivery_delay,
         callback_retry_delay=callback_retry_delay,
+        templates=templates,
     )
     app = create_app(state)
     server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
     state.start()
-    with state.lock:
-        for service in state.services.values():
-            # Names and ids only: key secrets never go to logs.
-            logger.info("Notify simulator: service %r (%s) with keys %s", service.name, service.id,
-                           ", ".join(f"{key.name} ({key.key_type})" for key in service.api_keys) or "none")
-    logger.info("Notify simulator: serving on http://%s:%d, inbox at /_simulator/inbox", host,
-                   server.server_port)
+    url = f"http://{host}:{server.server_port}"
+    if on_ready is not None:
+        on_ready(url, state.services_view())
+    else:
+        with state.lock:
+            for service in state.services.values():
+                # Names and ids only: key secrets never go to logs.
+                logger.info("Notify simulator: service %r (%s) with keys %s", service.name, service.id,
+                            ", ".join(f"{key.name} ({key.key_type})" for key in service.api_keys) or "none")
+        logger.info("Notify simulator: serving on %s, inbox at /_simulator/inbox", url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -211,8 +211,10 @@ class SimulatorState:
                 template = parse_template(raw)
                 service.templates[template.id] = template
                 return template
+            # A stand-in stays one until it is given a body of its own.
             merged = {"name": existing.current.name, "subject": existing.current.subject,
-                      "body": existing.current.body, "type": existing.type, **raw}
+                      "body": existing.current.body, "type": existing.type,
+                      "lists_personalisation": existing.current.lists_personalisation and "body" not in raw, **raw}
             update = parse_template(merged, version=existing.current.version + 1)
             content = update.versions[0]
             content.created_at = existing.versions[0].created_at
@@ -315,7 +317,8 @@ class SimulatorState:
             content = template.version(notification.template_version) if template else None
             if content is None:
                 return None
-            body, personalisation = content.body, dict(notification.personalisation)
+            personalisation = dict(notification.personalisation)
+            body = content.body_for(personalisation)
         return render_html_body(body, personalisation)
 
     def message(self, notification_id: str) -> dict[str, Any] | None:

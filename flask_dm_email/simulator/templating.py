@@ -120,6 +120,20 @@ def render_body(body: str, values: Mapping[str, Any]) -> str:
     return fill(body, values).strip()
 
 
+def listing_body(body: str, personalisation: Mapping[str, Any]) -> str:
+    """A stand-in template's body: its own text, then one line per personalisation value sent.
+
+    Made from the app's ``DM_NOTIFY_TEMPLATES`` (names and ids only), a stand-in cannot know
+    the real template's placeholders, so it shows whatever the app sends: a developer sees
+    every value in the inbox, and no personalisation is ever "missing".
+    """
+    names = [name for name in personalisation if _PLACEHOLDER.fullmatch(f"(({name}))")]
+    if not names:
+        return f"{body}\n\nThis email was sent with no personalisation."
+    lines = "\n".join(f"* {name}: (({name}))" for name in names)
+    return f"{body}\n\nPersonalisation sent with this email:\n\n{lines}"
+
+
 def personalisation_schema(texts: Iterable[str]) -> dict[str, dict[str, bool]]:
     """The ``personalisation`` member of Notify's template responses."""
     return {name: {"required": True} for name in placeholder_names(*texts)}

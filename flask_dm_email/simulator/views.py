@@ -82,6 +82,9 @@ def service_view(service: Service) -> dict[str, Any]:
              "version": template.current.version, "archived": template.archived}
             for template in service.templates.values()
         ],
-        "callbacks": {kind: {"url": config.url} for kind, config in service.callbacks.items()},
+        # Local only, like the full key strings above: an app sharing this simulator needs the
+        # token its receipts come with.
+        "callbacks": {kind: {"url": config.url, "bearer_token": config.bearer_token}
+                      for kind, config in service.callbacks.items()},
     }
 
