@@ -29,6 +29,7 @@ from .errors import EmailConfigError
 from .outbox import Outbox
 from .outbox.claim_one import due_in, overdue, release_waiting
 from .outbox.runtime import OutboxRuntime
+from .outbox.sync import sync_statuses
 from .stages import Stage
 from .state import get_state
 
@@ -38,6 +39,12 @@ logger = logging.getLogger("flask_dm_email.celery")
 DELIVER_TASK = "flask_dm_email.deliver"
 #: The periodic task that delivers rows whose task was lost: ``flask_dm_email.sweep()``.
 SWEEP_TASK = "flask_dm_email.sweep"
+#: The periodic task that does a worker's chores: statuses Notify never called back about,
+#: personal data past retention: ``flask_dm_email.housekeeping()``.
+HOUSEKEEPING_TASK = "flask_dm_email.housekeeping"
+#: Housekeeping asks Notify about rows without an outcome this long (seconds) after their
+#: last change, as the worker does.
+SYNC_AFTER = 300.0
 #: A row due later than this (seconds) gets no follow-up task; the sweep finds it. Brokers
 #: keep countdown tasks in a worker's memory, and Redis hands an unacknowledged task to
 #: another worker after its visibility timeout (an hour by default).
@@ -62,14 +69,20 @@ class CeleryTasks:
     deliver: Any
     #: ``flask_dm_email.sweep()``: deliver rows whose task was lost; how many were handled.
     sweep: Any
+    #: ``flask_dm_email.housekeeping()``: poll statuses, purge personal data past retention.
+    housekeeping: Any
 
 
-def beat_schedule(every: float = 30.0) -> dict[str, dict[str, Any]]:
-    """The Celery beat entry that runs the sweep every ``every`` seconds, to merge into
-    ``celery_app.conf.beat_schedule``."""
-    if isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0:
-        raise ValueError(f"beat_schedule(every=...) must be a number of seconds above 0, not {every!r}.")
-    return {"flask-dm-email-sweep": {"task": SWEEP_TASK, "schedule": float(every)}}
+def beat_schedule(every: float = 30.0, housekeeping_every: float = 300.0) -> dict[str, dict[str, Any]]:
+    """The Celery beat entries, to merge into ``celery_app.conf.beat_schedule``: the sweep
+    every ``every`` seconds, housekeeping every ``housekeeping_every`` seconds."""
+    for name, value in (("every", every), ("housekeeping_every", housekeeping_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"beat_schedule({name}=...) must be a number of seconds above 0, not {value!r}.")
+    return {
+        "flask-dm-email-sweep": {"task": SWEEP_TASK, "schedule": float(every)},
+        "flask-dm-email-housekeeping": {"task": HOUSEKEEPING_TASK, "schedule": float(housekeeping_every)},
+    }
 
 
 def _outbox_of(flask_app: Flask) -> OutboxRuntime:
@@ -92,7 +105,7 @@ def init_celery(
 ) -> CeleryTasks:
     """Let ``celery_app``'s workers deliver ``flask_app``'s outbox.
 
-    Registers :data:`DELIVER_TASK` and :data:`SWEEP_TASK` (each runs in ``flask_app``'s
+    Registers :data:`DELIVER_TASK`, :data:`SWEEP_TASK` and :data:`HOUSEKEEPING_TASK` (each runs in ``flask_app``'s
     application context), and sends the deliver task, carrying the row id only, for every
     email once it is committed — after the caller's transaction commits with
     ``queue_email(session=...)``, never for a rolled-back one. Call it after
@@ -167,15 +180,22 @@ def init_celery(
             logger.info("The sweep delivered %d emails whose task was lost or late.", handled)
         return handled
 
+    def housekeeping() -> dict[str, int]:
+        with flask_app.app_context():
+            moved = sync_statuses(flask_app, older_than=SYNC_AFTER)
+            purged = runtime.store.purge(runtime.settings.retention_days)
+        return {"statuses_moved": sum(moved.values()), "purged": purged}
+
     # This Celery app's own tasks (shared=False: Celery would otherwise give them to every
     # Celery app in the process). acks_late: a worker that dies mid-task has its task
     # redelivered, which is harmless.
     deliver_task = celery_app.task(name=DELIVER_TASK, acks_late=True, shared=False)(deliver)
     sweep_task = celery_app.task(name=SWEEP_TASK, shared=False)(sweep)
+    housekeeping_task = celery_app.task(name=HOUSEKEEPING_TASK, shared=False)(housekeeping)
 
     def send_deliver_task(row_id: str) -> None:
         deliver_task.apply_async((row_id,))
 
     runtime.listeners.append(send_deliver_task)
-    flask_app.extensions[_EXTENSION_KEY] = tasks = CeleryTasks(deliver_task, sweep_task)
+    flask_app.extensions[_EXTENSION_KEY] = tasks = CeleryTasks(deliver_task, sweep_task, housekeeping_task)
     return tasks

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import update
 
 from flask_dm_email import DMEmail, queue_email
 from flask_dm_email.celery_adapter import CeleryTasks, init_celery
 from flask_dm_email.helpers import hash_string
 from flask_dm_email.outbox import states
 from flask_dm_email.outbox.claim_one import claim_one
+from flask_dm_email.outbox.tables import outbox
 
 from ..outbox.conftest import on_simulator
 from .conftest import Broker, make_celery, wait_for_status
@@ -173,6 +175,27 @@ def test_an_operator_retry_sends_a_task(celery_app_for: AppFor, broker: Broker, 
             kinds = [e["type"] for e in DMEmail.outbox.events(email.id)]
     assert found == {email.id: states.FAILED}
     assert kinds[kinds.index("operator-retry"):] == ["operator-retry", "claimed", "failed"]
+
+
+def test_housekeeping_asks_notify_about_emails_it_never_called_back_about(
+    celery_app_for: AppFor, broker: Broker, sim: Any
+) -> None:
+    app, tasks = celery_app_for()
+    [email] = queue(app, 1)
+    with broker.worker():
+        assert wait_for_status(app, [email.id], states.SENT) == {email.id: states.SENT}
+        with app.app_context():
+            sent = DMEmail.outbox.get(email.id)
+        assert sent is not None and sent.notify_id is not None
+        sim.wait_for_status(sent.notify_id, "delivered")
+        with app.app_context():
+            assert tasks.housekeeping() == {"statuses_moved": 0, "purged": 0}  # too soon to ask
+            store = app.extensions["dm_email"].outbox.store
+            with store.db.begin() as conn:  # ten minutes on, and no receipt came
+                conn.execute(update(outbox).where(outbox.c.id == email.id)
+                             .values(updated_at=outbox.c.updated_at - 600))
+        tasks.housekeeping.apply_async()
+        assert wait_for_status(app, [email.id], states.DELIVERED) == {email.id: states.DELIVERED}
 
 
 def test_a_broker_that_is_down_fails_no_request(make_outbox_app: Callable[..., Flask], sim: Any,
