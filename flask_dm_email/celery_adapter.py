@@ -20,6 +20,7 @@ periodic sweep delivers rows that have waited too long.
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,9 @@ SYNC_AFTER = 300.0
 MAX_COUNTDOWN = 300.0
 
 _EXTENSION_KEY = "dm_email_celery"
+# Celery apps already wired: the task names are fixed, so a second Flask app on one Celery
+# app would have its tasks run the first app's code (or silently replace them).
+_WIRED: weakref.WeakSet[Any] = weakref.WeakSet()
 _EXTRA = "pip install 'flask-dm-email[celery]'"
 
 
@@ -117,7 +121,7 @@ def init_celery(
     :param sweep_limit: at most this many rows per sweep run.
     :raises ImportError: without Celery installed (the ``[celery]`` extra).
     :raises ~flask_dm_email.errors.EmailConfigError: when ``flask_app`` has no outbox.
-    :raises RuntimeError: when called twice for one Flask app.
+    :raises RuntimeError: when called twice for one Flask app, or for one Celery app.
     """
     _require_celery()
     if isinstance(sweep_grace, bool) or not isinstance(sweep_grace, (int, float)) or not sweep_grace >= 0:
@@ -127,6 +131,9 @@ def init_celery(
     runtime = _outbox_of(flask_app)
     if _EXTENSION_KEY in flask_app.extensions:
         raise RuntimeError("init_celery was already called for this Flask app; call it once, where the app is made.")
+    if celery_app in _WIRED:
+        raise RuntimeError("init_celery was already called for this Celery app with another Flask app. The task "
+                           "names are fixed, so give each Flask app a Celery app of its own.")
     settings = get_state(flask_app).settings
     if settings.stage is Stage.DEVELOPMENT and settings.outbox.embedded_worker:
         logger.info("Celery and the embedded worker both deliver this outbox (safe: each email is claimed once). "
@@ -197,5 +204,6 @@ def init_celery(
         deliver_task.apply_async((row_id,))
 
     runtime.listeners.append(send_deliver_task)
+    _WIRED.add(celery_app)
     flask_app.extensions[_EXTENSION_KEY] = tasks = CeleryTasks(deliver_task, sweep_task, housekeeping_task)
     return tasks

@@ -14,8 +14,8 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import update
 
-from flask_dm_email import DMEmail, queue_email
-from flask_dm_email.celery_adapter import CeleryTasks, init_celery
+from flask_dm_email import DMEmail, EmailConfigError, queue_email
+from flask_dm_email.celery_adapter import CeleryTasks, beat_schedule, init_celery
 from flask_dm_email.helpers import hash_string
 from flask_dm_email.outbox import states
 from flask_dm_email.outbox.claim_one import claim_one
@@ -257,3 +257,27 @@ def test_without_celery_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(__import__("sys").modules, "celery", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"pip install 'flask-dm-email\[celery\]'"):
         init_celery(object(), make_outbox_app())
+
+
+def test_one_flask_app_per_celery_app_and_the_other_way_round(
+    celery_app_for: AppFor, broker: Broker, make_broker: Callable[[str], Broker],
+    make_outbox_app: Callable[..., Flask],
+) -> None:
+    app, _ = celery_app_for()
+    with pytest.raises(RuntimeError, match="already called for this Flask app"):
+        init_celery(make_broker("redis").celery, app)
+    with pytest.raises(RuntimeError, match="already called for this Celery app"):
+        init_celery(broker.celery, make_outbox_app())
+
+
+def test_bad_arguments_are_named(make_outbox_app: Callable[..., Flask], broker: Broker) -> None:
+    with pytest.raises(ValueError, match="sweep_limit"):
+        init_celery(broker.celery, make_outbox_app(), sweep_limit=0)
+    with pytest.raises(ValueError, match="housekeeping_every"):
+        beat_schedule(housekeeping_every=-1)
+    no_outbox = Flask(__name__)
+    no_outbox.config.update(DM_ENVIRONMENT="test", DM_EMAIL_OUTBOX_URL="off")
+    DMEmail(no_outbox)
+    with pytest.raises(EmailConfigError) as info:
+        init_celery(broker.celery, no_outbox)
+    assert info.value.problems[0][0] == "DM_EMAIL_OUTBOX_URL"
