@@ -109,9 +109,9 @@ def init_celery(
 ) -> CeleryTasks:
     """Let ``celery_app``'s workers deliver ``flask_app``'s outbox.
 
-    Registers :data:`DELIVER_TASK`, :data:`SWEEP_TASK` and :data:`HOUSEKEEPING_TASK` (each runs in ``flask_app``'s
-    application context), and sends the deliver task, carrying the row id only, for every
-    email once it is committed — after the caller's transaction commits with
+    Registers :data:`DELIVER_TASK`, :data:`SWEEP_TASK` and :data:`HOUSEKEEPING_TASK`
+    (each runs in ``flask_app``'s application context), and sends the deliver task,
+    carrying the row id only, for every email once it is committed — after the caller's transaction commits with
     ``queue_email(session=...)``, never for a rolled-back one. Call it after
     ``DMEmail(flask_app)``, in the module both the web processes and the Celery workers
     import. Add :func:`beat_schedule` to the beat schedule.
@@ -151,6 +151,7 @@ def init_celery(
         deliver_task.apply_async((row_id,), countdown=max(0.0, left))
 
     def deliver(row_id: str) -> str | None:
+        """Deliver one outbox email by its row id; the status it ended in, or None."""
         if not isinstance(row_id, str):
             logger.error("%s was given %s, not a row id; it was ignored.", DELIVER_TASK, type(row_id).__name__)
             return None
@@ -171,6 +172,7 @@ def init_celery(
         return status
 
     def sweep() -> int:
+        """Deliver outbox emails whose task was lost; how many were handled."""
         with flask_app.app_context():
             store = runtime.store
             if store.paused():
@@ -188,6 +190,7 @@ def init_celery(
         return handled
 
     def housekeeping() -> dict[str, int]:
+        """Ask Notify about emails it never called back about; purge past retention."""
         with flask_app.app_context():
             moved = sync_statuses(flask_app, older_than=SYNC_AFTER)
             purged = runtime.store.purge(runtime.settings.retention_days)
