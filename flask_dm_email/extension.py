@@ -15,7 +15,9 @@ from flask.logging import default_handler, has_level_handler
 from .backends import EmailBackend, LogBackend, MemoryBackend
 from .config import Settings, load_settings
 from .outbox import Outbox, queue_email
-from .outbox.runtime import build_runtime
+from .outbox.runtime import OutboxRuntime, build_runtime
+from .pacing import LimitStore
+from .pacing_settings import OUTBOX_STORE
 from .recipients import RecipientPolicy
 from .sending import send_email
 from .stages import Stage
@@ -38,6 +40,29 @@ def _make_backend(settings: Settings) -> EmailBackend:
 
     assert settings.notify_key is not None  # check_stage_rules guarantees it
     return NotifyBackend(settings.notify_key, settings.notify_base_url, settings.retry)
+
+
+def _limit_store(settings: Settings, outbox: OutboxRuntime | None) -> LimitStore:
+    """The store of the shared budget (opened on the first send, not at ``init_app``)."""
+    if settings.pacing.store == OUTBOX_STORE:
+        from .pacing.sql import SqlStore
+
+        assert outbox is not None  # load_settings refuses 'outbox' without an outbox
+        outbox.store  # noqa: B018 - on development and test, creates the tables on first use
+        return SqlStore(outbox.database)
+    from .pacing import open_store
+
+    return open_store(settings.pacing.store)
+
+
+def _pace(state: DMEmailState) -> None:
+    """Give the Notify backend the shared budget every POST takes its turn from."""
+    from .notify import NotifyBackend
+    from .pacer import Pacer
+
+    backend, settings = state.backend, state.settings
+    if isinstance(backend, NotifyBackend) and settings.notify_key:
+        backend.pacer = Pacer(settings.pacing, settings.notify_key, lambda: _limit_store(settings, state.outbox))
 
 
 class DMEmail:
@@ -93,6 +118,7 @@ class DMEmail:
         )
         app.extensions[EXTENSION_KEY] = state
         state.outbox = build_runtime(app, settings)
+        _pace(state)
         if state.outbox is not None and settings.stage is Stage.DEVELOPMENT and settings.outbox.embedded_worker:
             from .outbox import embedded
 

@@ -31,11 +31,16 @@ from notifications_python_client.notifications import NotificationsAPIClient
 
 from .attempts import Attempt, Outcome
 from .backends import OutgoingEmail
-from .errors import EmailError, EmailOutcomeUnknownError, EmailUnavailableError
+from .errors import EmailError, EmailOutcomeUnknownError, EmailRateLimitError, EmailUnavailableError
 from .notify_errors import classify_failure
+from .pacer import DailyLimitReached, Pacer
+from .pacing import LimiterWaitTooLong
 from .retry import RetryPolicy, backoff_delay
 
 logger = logging.getLogger("flask_dm_email.notify")
+
+#: The longest a synchronous send waits for its slot in the shared budget.
+SYNC_MAX_WAIT = 2.0
 
 # Statuses of an earlier notification that mean "do not send again" for allow_resend=False.
 # Temporary and technical failures never reached the person, so those may be resent.
@@ -77,6 +82,9 @@ class NotifyBackend:
         self._sleep = sleep
         self._clock = clock
         self._local = threading.local()
+        #: The shared rate budget every POST takes its turn from (set by ``init_app``);
+        #: None sends unpaced.
+        self.pacer: Pacer | None = None
 
     @property
     def client(self) -> NotificationsAPIClient:
@@ -104,6 +112,28 @@ class NotifyBackend:
         except APIError as error:
             return classify_failure(error, email, self._api_key, self._retry.in_flight_bound)
         return Attempt(Outcome.SENT, response=dict(response), status_code=201)
+
+    def paced_post(self, email: OutgoingEmail, max_wait: float) -> Attempt:
+        """:meth:`post`, after taking a slot in the shared budget (waiting up to
+        ``max_wait`` seconds) and counting the email against the daily limit.
+
+        :raises ~flask_dm_email.errors.EmailRateLimitError: over the daily limit, or no
+            slot within ``max_wait``; nothing was sent.
+        """
+        pacer = self.pacer
+        if pacer is None:
+            return self.post(email)
+        try:
+            ticket = pacer.before_post(email.to, max_wait)
+        except DailyLimitReached as error:
+            raise EmailRateLimitError(f"{error} Nothing was sent.", reference=email.reference) from None
+        except LimiterWaitTooLong as error:
+            raise EmailRateLimitError(
+                f"{error} Nothing was sent (reference {email.reference}).", reference=email.reference
+            ) from None
+        attempt = self.post(email)
+        pacer.after_post(ticket, attempt)
+        return attempt
 
     def lookup(self, reference: str, since: datetime | None = None) -> Mapping[str, Any] | None:
         """The newest notification with ``reference`` that counts as sent (created after
@@ -176,7 +206,7 @@ class _SyncSend:
                 raise self._give_up()
             self.attempts += 1
             began = self.clock()
-            attempt = self.backend.post(self.email)
+            attempt = self.backend.paced_post(self.email, SYNC_MAX_WAIT)
             self.last = attempt
             if attempt.outcome is Outcome.SENT:
                 assert attempt.response is not None

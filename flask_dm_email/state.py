@@ -20,6 +20,7 @@ from .recipients import RecipientPolicy
 
 if TYPE_CHECKING:
     from .outbox.runtime import OutboxRuntime
+    from .pacer import Pacer
 
 EXTENSION_KEY = "dm_email"
 
@@ -48,6 +49,12 @@ class DMEmailState:
     hooks: Hooks = field(default_factory=Hooks)
     #: The outbox, or None on a stage without one.
     outbox: OutboxRuntime | None = None
+
+    @property
+    def pacer(self) -> Pacer | None:
+        """The shared rate budget of the Notify backend; None for the log and memory
+        backends, which send nothing to Notify."""
+        return getattr(self.backend, "pacer", None)
 
 
 def current_app_object() -> Flask:

@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
@@ -23,11 +23,14 @@ from sqlalchemy import RowMapping
 from ..attempts import Attempt, Outcome
 from ..backends import EmailBackend, OutgoingEmail
 from ..config import Settings
-from ..errors import EmailError
+from ..errors import EmailError, EmailUnavailableError
+from ..pacer import DailyLimitReached, Ticket
+from ..pacing import LimiterWaitTooLong
 from ..sending import make_result, report_sent
 from ..signals import email_failed, outbox_alert
 from ..state import DMEmailState
 from . import states
+from .holds import hold_until_midnight
 from .records import QueuedEmail, status_changed
 from .store import Store
 
@@ -37,6 +40,9 @@ alerts = logging.getLogger("flask_dm_email.alerts")
 # Errors that are about the sender, not the email: failing every row in turn would be
 # wrong, so the outbox pauses and says so instead.
 _SENDER_STATUS_CODES = frozenset({401, 403})
+#: The longest a worker thread waits for its slot in the shared budget; a row whose slot
+#: is further away goes back to the queue, due when the slot is (no attempt spent).
+PACE_MAX_WAIT = 30.0
 
 
 def outgoing_email(row: Mapping[Any, Any]) -> OutgoingEmail:
@@ -52,13 +58,6 @@ def outgoing_email(row: Mapping[Any, Any]) -> OutgoingEmail:
         template_name=row["template_name"],
         redirected=bool(row["redirected"]),
     )
-
-
-def seconds_to_midnight_utc(now: datetime | None = None) -> float:
-    """Seconds until 00:00 UTC, when Notify's daily limit resets."""
-    now = now or datetime.now(UTC)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1.0, (midnight - now).total_seconds())
 
 
 def _attempt(backend: EmailBackend, email: OutgoingEmail) -> Attempt:
@@ -109,10 +108,49 @@ class Delivery:
             settled = self._settle(row, token, email)
             if settled is not None:
                 return settled
+        pacer = self.state.pacer
+        ticket: Ticket | None = None
+        if pacer is not None:
+            try:
+                ticket = pacer.before_post(email.to, PACE_MAX_WAIT)
+            except DailyLimitReached:
+                return self._hold_for_the_day(row, token, kind="daily-limit-reached")
+            except LimiterWaitTooLong as error:
+                self._finish(row, token, self._back_to_queue(row), kind="paced", delay=error.wait)
+                return None
+            except EmailUnavailableError:  # the daily count's store is down: no attempt spent
+                self._finish(row, token, self._back_to_queue(row), kind="budget-unreachable", delay=30.0)
+                return None
+        # Only now, after any wait for a slot, is the lease renewed: it must outlast the
+        # request and the time the request may stay in flight.
         if not self.store.renew(row["id"], token, self.settings.outbox.lease_seconds):
+            if pacer is not None and ticket is not None:
+                pacer.after_post(ticket, Attempt(Outcome.NOT_SENT))  # nothing was sent: count back
             return None
         attempt = _attempt(self.state.backend, email)
+        if pacer is not None and ticket is not None:
+            pacer.after_post(ticket, attempt)
         return self._record(row, token, email, attempt)
+
+    @staticmethod
+    def _back_to_queue(row: RowMapping) -> str:
+        return states.QUEUED if row["attempts"] == 0 else states.RETRYING
+
+    def _hold_for_the_day(self, row: RowMapping, token: str, *, kind: str, http_status: int | None = None,
+                          error_class: str | None = None) -> str:
+        """Over the daily limit (ours, or Notify's 429 TooManyRequestsError): this row and
+        every row due before 00:00 UTC wait until then."""
+        count, midnight = hold_until_midnight(self.store)
+        now = self.store.now_value()
+        values = {"last_error_class": error_class, "last_status_code": http_status} if error_class else None
+        self._finish(row, token, states.HELD, values, kind=kind, http_status=http_status, error_class=error_class,
+                     delay=midnight - now)
+        if count:
+            until = datetime.fromtimestamp(midnight, UTC).isoformat()
+            alerts.warning("Daily limit reached: %d more queued emails are held until %s.", count, until)
+            outbox_alert.send(self.app, kind="daily-limit", details={"held": count + 1, "until": until,
+                                                                      "error_class": error_class})
+        return states.HELD
 
     def _settle(self, row: RowMapping, token: str, email: OutgoingEmail) -> str | None:
         """Look up a row whose last attempt was unclear. Returns the status it ended in,
@@ -152,9 +190,7 @@ class Delivery:
                          kind="rate-limited", http_status=code, error_class=cls, delay=1.0)
             return states.QUEUED
         if attempt.outcome is Outcome.DAILY_LIMITED:
-            self._finish(row, token, states.HELD, {"last_error_class": cls, "last_status_code": code},
-                         kind="daily-limited", http_status=code, error_class=cls, delay=seconds_to_midnight_utc())
-            return states.HELD
+            return self._hold_for_the_day(row, token, kind="daily-limited", http_status=code, error_class=cls)
         if attempt.outcome is Outcome.NOT_SENT and not self.out_of_attempts(row, attempts):
             values = {"attempts": attempts, "maybe_sent": False, "last_error_class": cls, "last_status_code": code}
             self._finish(row, token, states.RETRYING, values, kind="not-sent", http_status=code, error_class=cls,

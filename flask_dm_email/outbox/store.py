@@ -147,6 +147,13 @@ class Store(StoreReads):
             )
         return self._cached_event_insert
 
+    def add_events(self, conn: Connection, row_ids: Iterable[str], kind: str, *, status: str) -> None:
+        """The same event for many rows, in one round trip."""
+        params = [{"outbox_id": row_id, "type": kind, "status": status, "http_status": None, "error_class": None}
+                  for row_id in row_ids]
+        if params:
+            conn.execute(self._event_insert(), params)
+
     def note(self, row_id: str, kind: str, *, status: str | None = None) -> None:
         """Record an event that changes nothing (e.g. a status Notify added later)."""
         with self.db.begin() as conn:
@@ -242,8 +249,7 @@ class Store(StoreReads):
                 .values(status=states.QUEUED, updated_at=now)
                 .returning(C.id)
             ).scalars().all()
-            for row_id in woken:
-                self.add_event(conn, row_id, "released", status=states.QUEUED)
+            self.add_events(conn, woken, "released", status=states.QUEUED)
             due = (
                 select(C.id)
                 .where(mine, C.status.in_(states.CLAIMABLE), C.next_attempt_at <= now)

@@ -1,0 +1,151 @@
+"""How the send paths use the shared budget: a slot before every POST to Notify, one
+count of the daily limit per POST, and what Notify's answer gives back.
+
+Every path that POSTs an email goes through :meth:`Pacer.before_post` and
+:meth:`Pacer.after_post`: the synchronous ``send_email`` (waiting up to
+:data:`~flask_dm_email.notify.SYNC_MAX_WAIT`), the outbox worker and the Celery task (waiting their turn), and
+``flask dm-email send-test``. Lookups (GETs) take nothing: Notify does not limit them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .attempts import Attempt, Outcome
+from .errors import EmailUnavailableError
+from .pacing import Limiter, LimiterSnapshot, LimiterWaitTooLong, LimitStore, limiter_key
+from .pacing_settings import PacingSettings
+
+logger = logging.getLogger("flask_dm_email.pacing")
+
+#: Notify's smoke-test addresses: validated and answered 201, never stored, never counted
+#: against the daily limit (``SIMULATED_EMAIL_ADDRESSES`` in notifications-api).
+SMOKE_TEST_ADDRESSES = frozenset(
+    {
+        "simulate-delivered@notifications.service.gov.uk",
+        "simulate-delivered-2@notifications.service.gov.uk",
+        "simulate-delivered-3@notifications.service.gov.uk",
+    }
+)
+
+# Outcomes after which Notify certainly did not store the email: its daily count is
+# given back. (A 5xx or a timeout may have stored it: the count stays.)
+_NOT_STORED = frozenset({Outcome.RATE_LIMITED, Outcome.DAILY_LIMITED, Outcome.NOT_SENT, Outcome.FAILED})
+
+
+class DailyLimitReached(Exception):
+    """Today's count has reached ``DM_NOTIFY_DAILY_LIMIT``: nothing was sent or counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"DM_NOTIFY_DAILY_LIMIT ({limit} emails a day, counted by every sender of this Notify "
+            "service) is reached; it starts again at 00:00 UTC. Queue the email (queue_email holds "
+            "it until then) or raise the limit if Notify allows the service more."
+        )
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What :meth:`Pacer.before_post` took, for :meth:`Pacer.after_post` to settle."""
+
+    counted: bool
+
+
+class Pacer:
+    """One app's view of its Notify service's shared budget.
+
+    :param settings: the app's pacing settings.
+    :param api_key: the Notify key (only its service id is kept, in the limiter key).
+    :param open_store: makes the store on first use (the outbox's database may not exist
+        until then).
+    """
+
+    def __init__(self, settings: PacingSettings, api_key: str, open_store: Callable[[], LimitStore]) -> None:
+        self.settings = settings
+        self.key = limiter_key(api_key)
+        self._open_store = open_store
+        self._limiter: Limiter | None = None
+        self._lock = threading.Lock()
+
+    _last_complaint = -1e9
+
+    def _unreachable(self, error: BaseException) -> None:
+        """Log (at most once a minute) that the store could not be reached."""
+        now = time.monotonic()
+        if now - self._last_complaint >= 60:
+            self._last_complaint = now
+            logger.error(
+                "The shared rate budget (%s) could not be reached (%s): sending unpaced until it can. "
+                "Notify still enforces its own limit.", self.settings.where, type(error).__name__,
+            )
+
+    @property
+    def limiter(self) -> Limiter:
+        if self._limiter is None:
+            with self._lock:
+                if self._limiter is None:
+                    self._limiter = Limiter(
+                        self._open_store(), self.key, self.settings.rate, self.settings.burst,
+                        self.settings.daily_limit,
+                    )
+        return self._limiter
+
+    def before_post(self, to: str, max_wait: float) -> Ticket:
+        """Count the email against the daily limit, then take (and wait for) a slot.
+
+        :raises DailyLimitReached: over the daily limit (nothing taken).
+        :raises ~flask_dm_email.pacing.LimiterWaitTooLong: no slot within ``max_wait``
+            (nothing taken: the daily count is given back).
+        """
+        counted = False
+        try:
+            limiter = self.limiter
+            if self.settings.daily_limit is not None and to.strip().lower() not in SMOKE_TEST_ADDRESSES:
+                if not limiter.take_daily():
+                    raise DailyLimitReached(self.settings.daily_limit)
+                counted = True
+            limiter.acquire(max_wait)
+        except (DailyLimitReached, LimiterWaitTooLong):
+            if counted:
+                self.limiter.give_back_daily()
+            raise
+        except Exception as error:  # the store is down: a database or Redis error
+            if self.settings.daily_limit is not None:
+                # The daily limit must never be exceeded, and nobody can count now.
+                raise EmailUnavailableError(
+                    f"The shared rate budget ({self.settings.where}) could not be reached "
+                    f"({type(error).__name__}), and DM_NOTIFY_DAILY_LIMIT cannot be kept without it; "
+                    "nothing was sent. Try again when it is back."
+                ) from None
+            self._unreachable(error)
+            return Ticket(counted=False)
+        return Ticket(counted=counted)
+
+    def after_post(self, ticket: Ticket, attempt: Attempt) -> None:
+        """Settle a POST: a 429 ``RateLimitError`` pushes every sender of the service back;
+        an email Notify certainly did not store gives its daily count back."""
+        try:
+            self._settle(ticket, attempt)
+        except Exception as error:  # the store is down: nothing to give back to
+            self._unreachable(error)
+
+    def _settle(self, ticket: Ticket, attempt: Attempt) -> None:
+        if attempt.outcome is Outcome.RATE_LIMITED:
+            logger.warning(
+                "Notify answered 429 RateLimitError although the shared budget %s allowed the request: "
+                "something else sends for this service (another app, a different store, Notify's web "
+                "interface) or its limit is lower than DM_NOTIFY_RATE_LIMIT. Every sender waits.",
+                self.key,
+            )
+            self.limiter.after_429()
+        if ticket.counted and attempt.outcome in _NOT_STORED:
+            self.limiter.give_back_daily()
+
+    def snapshot(self) -> LimiterSnapshot:
+        """The budget now: rate, burst, tokens, wait, daily use (for status and metrics)."""
+        return self.limiter.snapshot()
