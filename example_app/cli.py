@@ -3,32 +3,44 @@
 Each sign-up queues its welcome email in the outbox, in the sign-up's own transaction.
 ``flask run`` delivers the outbox from a worker thread; this command is not ``flask run``,
 so it delivers the outbox itself (``dm_email.outbox.drain()``) while it waits.
+
+The demo never touches the user's data. Its accounts live in a database of its own
+(``EXAMPLE_DEMO_DATABASE_URL``, made afresh on each run), and on the simulator (the one
+``flask run`` has, if it is up) it is a service of its own, with its own key and callbacks:
+its receipts come back to the demo, never to the user's app.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
+import requests
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 from flask_dm_email import QueuedEmail
 from flask_dm_email.helpers import hash_string
+from flask_dm_email.local_simulator import LocalSimulator, find_simulator
 from flask_dm_email.outbox import states
 from flask_dm_email.outbox.embedded import EMBEDDED_KEY
 from flask_dm_email.testing import serve_app
 
 from . import dm_email, embedded
 from .forms import CSRF_FIELD, find_csrf_token
-from .models import AuditEvent, User, db
+from .models import User, db
 
 QUIET_LOGGERS = ("flask_dm_email", "example_app", "werkzeug")
 #: How long step 2 may take to hand every email to Notify (``--timeout`` is for receipts).
@@ -75,17 +87,50 @@ def _quiet(verbose: bool) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def _forget(address: str) -> None:
-    """Remove an earlier demo run's account, so each run starts from an active account.
+def demo_database_url(app: Flask) -> str:
+    """``EXAMPLE_DEMO_DATABASE_URL``, else ``example-demo.db`` in the instance folder: never
+    the database ``flask run`` serves."""
+    return os.environ.get("EXAMPLE_DEMO_DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'example-demo.db'}"
 
-    Its outbox rows stay (the outbox keeps its own history); they stay linked to the old
-    user's id, which is never given to another user.
-    """
-    old = User.query.filter_by(email_address=address).first()
-    if old is not None:
-        AuditEvent.query.filter_by(user_id=old.id).delete()
-        db.session.delete(old)
-        db.session.commit()
+
+def _fresh_sqlite(url: str) -> None:
+    """Each run starts from an empty database (a SQLite file is removed; another database is
+    the user's to empty)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).unlink(missing_ok=True)
+
+
+def _register_demo_service(simulator: LocalSimulator) -> tuple[str, str]:
+    """A service of the demo's own on the running simulator: its id and test key."""
+    started = datetime.now(UTC).strftime("%H:%M:%S")
+    response = requests.post(f"{simulator.url}/_simulator/services", timeout=10, json={
+        "name": f"Example app demo ({started} UTC)",
+        "api_keys": [{"name": "demo-test", "type": "test"}],  # Notify's test addresses need a test key
+        "templates": embedded.TEMPLATES,
+    })
+    response.raise_for_status()
+    service = response.json()
+    return str(service["id"]), str(service["api_keys"][0]["key"])
+
+
+def demo_app(app: Flask) -> tuple[Flask, LocalSimulator | None, str | None]:
+    """The example app again, for the demo: its own database and, on a simulator, its own
+    service (the simulator and the service id, else ``None``); otherwise the app's Notify."""
+    from . import create_app
+
+    settings = app.extensions["dm_email"].settings
+    database = demo_database_url(app)
+    _fresh_sqlite(database)
+    config: dict[str, Any] = {"SQLALCHEMY_DATABASE_URI": database, "EXAMPLE_EMBEDDED_SIMULATOR": False,
+                              "DM_ENVIRONMENT": settings.stage.value}
+    simulator = find_simulator(settings.notify_base_url) if settings.backend == "notify" else None
+    service_id = None
+    if simulator is not None:
+        service_id, key = _register_demo_service(simulator)
+        config.update(DM_NOTIFY_KEY=key, DM_NOTIFY_BASE_URL=simulator.url, DM_EMAIL_BACKEND="notify",
+                      DM_NOTIFY_CALLBACK_TOKEN=embedded.new_token(), EXAMPLE_INBOX_URL=simulator.inbox_url)
+    return create_app(config), simulator, service_id
 
 
 def _sign_up(client: FlaskClient, person: Person) -> int:
@@ -134,13 +179,18 @@ def demo_command(timeout: float, logs: bool) -> None:
 
     Exits 1 if any step of the loop (queue, send, receipt, deactivation) did not happen.
     """
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app, simulator, service_id = demo_app(current_app._get_current_object())  # type: ignore[attr-defined]
+    with app.app_context():
+        _run(app, simulator, service_id, timeout, logs)
+
+
+def _run(app: Flask, simulator: LocalSimulator | None, service_id: str | None, timeout: float, logs: bool) -> None:
     settings = app.extensions["dm_email"].settings
-    simulator = app.extensions.get("example_simulator")
     click.echo(f"Stage {settings.stage.value}, backend {settings.backend}, Notify at {settings.notify_base_url}")
+    database = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=True)
+    click.echo(f"The demo's accounts go in a database of its own, {database} (made afresh on each run): "
+               "the accounts you made are left alone.")
     people = _people()
-    for person in people[1:]:
-        _forget(person.address)
     # On development the first request a process serves starts the outbox worker that
     # `flask run` relies on. This command serves requests too (the sign-ups, the receipts)
     # but delivers the outbox itself, step by step: mark the embedded worker as taken.
@@ -149,9 +199,11 @@ def demo_command(timeout: float, logs: bool) -> None:
     with _quiet(logs), serve_app(app) as url:
         # `flask demo` is not `flask run`: serve the callback endpoint here, on a free port.
         receipts_url = f"{url}{settings.callback_prefix}/notify"
-        if simulator is not None:
-            embedded.point_callbacks(simulator, receipts_url, settings.callback_tokens[0])
-            click.echo(f"The simulator's inbox: {simulator.url}/_simulator/inbox")
+        if simulator is not None and service_id is not None:
+            embedded.point_callbacks(simulator.url, receipts_url, settings.callback_tokens[0], service_id)
+            click.echo(f"Notify: the local simulator at {simulator.url}, as a service of the demo's own "
+                       "(its own key and callbacks: your app's receipts are left alone)")
+            click.echo(f"Read the emails in the simulator's inbox: {simulator.inbox_url}")
         click.echo(f"Receipts come back to {receipts_url}")
         client = app.test_client()
         ids: dict[str, str] = {}
@@ -185,8 +237,9 @@ def demo_command(timeout: float, logs: bool) -> None:
                                 list(ids.values()), timeout)
         received = sum(1 for e in emails.values() if e.status in states.NOTIFY_OUTCOMES)
         click.echo(f"   {received} of {len(ids)} receipts in {time.monotonic() - started:.1f} s")
-        if simulator is not None:  # back to where `flask run` would serve them
-            embedded.point_callbacks(simulator, embedded.callback_url(app), settings.callback_tokens[0])
+        if simulator is not None and service_id is not None:  # nobody will listen there any more
+            requests.post(f"{simulator.url}/_simulator/services/{service_id}/callbacks", timeout=10,
+                          json={"delivery_status": None, "complaint": None}).raise_for_status()
 
     click.echo("\n4. What happened")
     ok = True

@@ -1,14 +1,20 @@
-"""Run the local Notify simulator inside the example app when there is no Notify key.
+"""The local Notify simulator for the example app when there is no Notify key: the one
+already running on ``EXAMPLE_SIMULATOR_PORT`` (6011), else one started in this process.
 
-The simulator gets the example's templates and a *test* key (so Notify's magic test
-addresses work), and calls the app back with delivery receipts and a bearer token that
-is generated for this process.
+One simulator for every command: while ``flask run`` serves one, ``flask dm-email
+send-test``, ``config``, ``outbox status``, ``worker`` and ``demo`` find it (checked at
+``GET /_simulator/identity``: some other server on the port is never used) instead of
+starting their own, so every email lands in the one inbox the user has open.
 
-One simulator per port and process: several ``create_app`` calls (tests, ``flask`` CLI
-commands) share it. Under ``flask run --debug`` Werkzeug's reloader loads the app twice —
-in the parent process that watches the files, and again in each child that serves. The
-parent starts the simulator and hands its address, key and token to the children through
-the environment, so a code reload keeps the inbox and nothing binds the port twice.
+The example is a service of its own on that simulator (:data:`EXAMPLE_SERVICE_ID`), with
+its templates, a *test* key (so Notify's magic test addresses work) and callbacks to the
+app with a bearer token. Every process of the example reads the key and token from the
+simulator over its admin API, so they all agree; the first one to arrive registers them.
+
+Under ``flask run --debug`` Werkzeug's reloader loads the app twice — in the parent process
+that watches the files, and again in each child that serves. The parent connects (or starts
+the simulator) and hands its address, key and token to the children through the
+environment, so a code reload keeps the inbox and nothing binds the port twice.
 """
 
 from __future__ import annotations
@@ -19,18 +25,25 @@ import os
 import secrets
 import socket
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
+import requests
 from flask import Config, Flask
 from werkzeug.serving import is_running_from_reloader
 
 from flask_dm_email.config import Stage, read_raw_settings
 from flask_dm_email.config_keys import DEFAULT_CALLBACK_PREFIX, DM_NOTIFY_CALLBACK_PREFIX, DM_NOTIFY_KEY
+from flask_dm_email.local_simulator import find_simulator
 from flask_dm_email.simulator import SimulatorServer
 
 logger = logging.getLogger("example_app")
 
 #: Set by the process that started the simulator, read by Werkzeug's reloader children.
 HANDOVER_VARIABLE = "EXAMPLE_EMBEDDED_SIMULATOR_HANDOVER"
+
+#: The example's own service on the simulator (the zero-config one is left to other apps).
+EXAMPLE_SERVICE_ID = "e8a3b1e0-0e4a-4c5e-9a11-5e771ce0ca5e"
+EXAMPLE_SERVICE_NAME = "Example service"
 
 WELCOME_TEMPLATE_ID = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 RESET_TEMPLATE_ID = "0d1d5bd8-6bd5-4dbc-bc1e-7b02e4c4bd0c"
@@ -59,14 +72,17 @@ class Embedded:
     url: str
     key: str = field(repr=False)
     token: str = field(repr=False)
+    #: True when another process runs it (``flask run``, say), False when this one started it.
+    shared: bool = False
 
     @property
     def inbox_url(self) -> str:
         return f"{self.url}/_simulator/inbox"
 
 
-# port -> (the simulator, how to reach it); port 0 (tests) always gets a fresh simulator.
-_running: dict[int, tuple[SimulatorServer, Embedded]] = {}
+# port -> (the simulator if this process runs it, how to reach it); port 0 (tests) always
+# gets a fresh simulator.
+_running: dict[int, tuple[SimulatorServer | None, Embedded]] = {}
 
 
 def wanted(app: Flask) -> bool:
@@ -89,47 +105,104 @@ def callback_url(app: Flask) -> str:
 
 
 def setup(app: Flask) -> Embedded | None:
-    """Start (or reuse) the embedded simulator if ``app`` wants one, and point ``app.config``
-    at it. Call before ``dm_email.init_app(app)``: the extension reads its settings there."""
+    """Connect to (or start) the simulator if ``app`` wants one, and point ``app.config`` at
+    it. Call before ``dm_email.init_app(app)``: the extension reads its settings there."""
     if not wanted(app):
         return None
     handover = os.environ.get(HANDOVER_VARIABLE)
     if handover and is_running_from_reloader():
-        # A reloader child: the parent process runs the simulator and keeps it across reloads.
+        # A reloader child: the parent process connected and keeps the simulator across reloads.
         embedded = Embedded(**json.loads(handover))
     else:
-        simulator, embedded = start(app.config["EXAMPLE_SIMULATOR_PORT"])
-        point_callbacks(simulator, callback_url(app), embedded.token)
-        app.extensions["example_simulator"] = simulator
+        simulator, embedded = connect(app.config["EXAMPLE_SIMULATOR_PORT"], callback_url(app))
+        if simulator is not None:
+            app.extensions["example_simulator"] = simulator
         if app.config["EXAMPLE_SIMULATOR_PORT"]:
             os.environ[HANDOVER_VARIABLE] = json.dumps(asdict(embedded))
     configure(app.config, embedded)
     if app.logger.level == logging.NOTSET:  # on a laptop, show the app's INFO lines, as the extension does
         app.logger.setLevel(logging.INFO)
     app.logger.info(
-        "No DM_NOTIFY_KEY: sending through the local Notify simulator at %s; read the emails at %s",
+        "No DM_NOTIFY_KEY: sending through the local Notify simulator at %s (%s); read the emails at %s",
         embedded.url,
+        "already running: shared with the other commands" if embedded.shared else "started here",
         embedded.inbox_url,
     )
     return embedded
 
 
-def start(port: int) -> tuple[SimulatorServer, Embedded]:
-    """Start (once per port and process) the simulator with the example's templates."""
+def connect(port: int, callback: str) -> tuple[SimulatorServer | None, Embedded]:
+    """The simulator on ``port`` if one is running there, else a new one (on ``port``, or a
+    free port if something else holds it); with the example's service on it.
+
+    Returns the simulator when this process runs it (``None`` when another does). Once per
+    port and process; port 0 (tests) always gets a fresh simulator.
+    """
     if port and port in _running:
         return _running[port]
-    requested = port
-    if port and not _port_is_free(port):
-        logger.warning("Port %s is busy; the embedded Notify simulator uses a free port instead.", port)
-        port = 0
-    simulator = SimulatorServer(port=port, delivery_delay=0.5, callback_retry_delay=5).start()
+    simulator = None
+    running = find_simulator(f"http://127.0.0.1:{port}") if port else None
+    if running is not None:
+        url = running.url
+    else:
+        if port and not _port_is_free(port):
+            logger.warning("Port %s is busy; the embedded Notify simulator uses a free port instead.", port)
+            port_to_bind = 0
+        else:
+            port_to_bind = port
+        simulator = SimulatorServer(port=port_to_bind, delivery_delay=0.5, callback_retry_delay=5).start()
+        url = simulator.url
+    key, token = ensure_service(url, callback)
+    result = (simulator, Embedded(url=url, key=key, token=token, shared=simulator is None))
+    if port:
+        _running[port] = result
+    return result
+
+
+def _admin(method: str, url: str, body: Any = None) -> Any:
+    response = requests.request(method, url, json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def ensure_service(url: str, callback: str) -> tuple[str, str]:
+    """The example's service on the simulator at ``url``, registered if it is not there yet,
+    with every template and callbacks to ``callback``; its test key and callback token."""
+    admin = f"{url}/_simulator"
+    for _ in range(2):  # two processes may register it at once; the loser reads the winner's
+        service = next((s for s in _admin("GET", f"{admin}/services")["services"] if s["id"] == EXAMPLE_SERVICE_ID),
+                       None)
+        if service is not None:
+            break
+        token = new_token()
+        response = requests.post(f"{admin}/services", timeout=10, json={
+            "id": EXAMPLE_SERVICE_ID, "name": EXAMPLE_SERVICE_NAME, "templates": TEMPLATES,
+            # A test key: Notify's magic addresses (perm-fail@simulator.notify, ...) only work with one.
+            "api_keys": [{"name": "example-test", "type": "test"}],
+            "callbacks": _callbacks(callback, token),
+        })
+        if response.status_code == 201:
+            service = response.json()
+            break
+    if service is None:
+        raise RuntimeError(f"the example's service could not be registered on the simulator at {url}")
+    known = {template["id"] for template in service["templates"]}
     for template in TEMPLATES:
-        simulator.add_template(**template)
-    # A test key: Notify's magic addresses (perm-fail@simulator.notify, ...) only work with one.
-    embedded = Embedded(url=simulator.url, key=simulator.api_key("test"), token=new_token())
-    if requested:
-        _running[requested] = (simulator, embedded)
-    return simulator, embedded
+        if template["id"] not in known:
+            _admin("POST", f"{admin}/services/{EXAMPLE_SERVICE_ID}/templates", template)
+    delivery = service["callbacks"].get("delivery_status")
+    if delivery is not None and delivery["url"] == callback:
+        token = str(delivery["bearer_token"])
+    else:
+        token = new_token()
+        point_callbacks(url, callback, token)
+    key = next(k["key"] for k in service["api_keys"] if k["type"] == "test" and k["revoked_at"] is None)
+    return str(key), token
+
+
+def _callbacks(url: str, token: str) -> dict[str, dict[str, str]]:
+    return {"delivery_status": {"url": url, "bearer_token": token},
+            "complaint": {"url": f"{url}/complaints", "bearer_token": token}}
 
 
 def _port_is_free(port: int) -> bool:
@@ -143,9 +216,10 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def point_callbacks(simulator: SimulatorServer, url: str, token: str) -> None:
-    """Send delivery receipts to ``url`` and complaints to ``url/complaints``, with ``token``."""
-    simulator.set_callbacks(delivery_status=(url, token), complaint=(f"{url}/complaints", token))
+def point_callbacks(simulator_url: str, url: str, token: str, service_id: str = EXAMPLE_SERVICE_ID) -> None:
+    """Have the simulator send a service's delivery receipts to ``url`` and its complaints to
+    ``url/complaints``, with ``token``."""
+    _admin("POST", f"{simulator_url}/_simulator/services/{service_id}/callbacks", _callbacks(url, token))
 
 
 def configure(config: Config, embedded: Embedded) -> None:

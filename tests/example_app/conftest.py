@@ -130,7 +130,7 @@ def _live_example(tmp_path: Path, **config: Any) -> Iterator[LiveExample]:
         with serve_app(app) as url:
             # The app now listens on a free port, not EXAMPLE_APP_URL's: call it there.
             embedded.point_callbacks(
-                simulator, f"{url}/callbacks/notify", app.extensions["dm_email"].settings.callback_tokens[0]
+                simulator.url, f"{url}/callbacks/notify", app.extensions["dm_email"].settings.callback_tokens[0]
             )
             yield LiveExample(app, url, simulator)
     finally:

@@ -31,7 +31,7 @@ def fixed_port() -> Iterator[int]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     yield port
-    simulator, _ = embedded._running.pop(port, (None, None))
+    simulator, _ = embedded._running.pop(port, (None, None))  # type: ignore[arg-type]
     if simulator is not None:
         simulator.stop()
 
@@ -42,13 +42,15 @@ def test_development_without_a_key_runs_the_simulator_with_a_test_key() -> None:
     try:
         settings = app.extensions["dm_email"].settings
         assert settings.backend == "notify" and settings.notify_base_url == simulator.url
-        assert settings.notify_key.startswith("local-test-")  # test key: magic addresses work
+        assert settings.notify_key.startswith("example-test-")  # test key: magic addresses work
         assert len(settings.callback_tokens[0]) >= 10
         assert app.config["EXAMPLE_INBOX_URL"] == f"{simulator.url}/_simulator/inbox"
-        callbacks = simulator.service()["callbacks"]
+        # The example is a service of its own on the simulator.
+        callbacks = simulator.service(embedded.EXAMPLE_SERVICE_ID)["callbacks"]
         assert callbacks["delivery_status"]["url"] == "http://127.0.0.1:5000/callbacks/notify"
         assert callbacks["complaint"]["url"] == "http://127.0.0.1:5000/callbacks/notify/complaints"
-        assert {t["name"] for t in simulator.service()["templates"]} == {"Welcome", "Password reset"}
+        templates = simulator.service(embedded.EXAMPLE_SERVICE_ID)["templates"]
+        assert {t["name"] for t in templates} == {"Welcome", "Password reset"}
     finally:
         simulator.stop()
 
@@ -58,7 +60,7 @@ def test_the_callback_url_follows_the_app_url_and_prefix(monkeypatch: pytest.Mon
     app = create_app({**DEV, "EXAMPLE_APP_URL": "http://127.0.0.1:8080/"})
     simulator = app.extensions["example_simulator"]
     try:
-        url = simulator.service()["callbacks"]["delivery_status"]["url"]
+        url = simulator.service(embedded.EXAMPLE_SERVICE_ID)["callbacks"]["delivery_status"]["url"]
         assert url == "http://127.0.0.1:8080/notify-hooks/notify"
     finally:
         simulator.stop()

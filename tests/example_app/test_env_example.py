@@ -8,7 +8,8 @@ from pathlib import Path
 from flask_dm_email.keys import DM_DOTENV_PATH, DM_NOTIFY_API_KEY, KEYS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_app"
-APP_KEYS = {"DATABASE_URL", "EXAMPLE_APP_URL", "EXAMPLE_SIMULATOR_PORT", "EXAMPLE_EMBEDDED_SIMULATOR", "SECRET_KEY"}
+APP_KEYS = {"DATABASE_URL", "EXAMPLE_APP_URL", "EXAMPLE_SIMULATOR_PORT", "EXAMPLE_EMBEDDED_SIMULATOR",
+            "EXAMPLE_DEMO_DATABASE_URL", "SECRET_KEY"}
 
 
 def documented() -> set[str]:

@@ -136,7 +136,8 @@ def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DM_", "EXAMPLE_"))},
         "DM_DOTENV_PATH": str(tmp_path / "none.env"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'example.db'}",
+        "EXAMPLE_DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
         "EXAMPLE_SIMULATOR_PORT": "0",  # 6011 may be taken by a developer's `flask run`
     }
     return subprocess.run(
