@@ -19,6 +19,7 @@ from .errors import EmailError
 from .hashing import hash_string
 from .local_simulator import describe_notify, find_simulator, stand_in_templates
 from .outbox_settings import redact_url
+from .pacer import budget_lines
 from .sending import send_email
 from .state import get_state
 
@@ -83,6 +84,11 @@ def config_command() -> None:
         click.echo(f".env file: {settings.dotenv_path}")
     runtime = get_state(app).outbox
     click.echo(f"outbox: {runtime.database.description if runtime else 'none (DM_EMAIL_OUTBOX_URL is not set)'}")
+    pacer = get_state(app).pacer
+    if pacer is not None:
+        with app.app_context():
+            for line in budget_lines(pacer.report()):
+                click.echo(line)
     width = max(len(k) for k in KEYS)
     for key in KEYS:
         source = settings.sources.get(key, "default")

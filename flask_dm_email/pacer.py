@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .attempts import Attempt, Outcome
 from .errors import EmailUnavailableError
-from .pacing import Limiter, LimiterSnapshot, LimiterWaitTooLong, LimitStore, limiter_key
+from .pacing import PACE, Limiter, LimiterSnapshot, LimiterWaitTooLong, LimitStore, limiter_key
 from .pacing_settings import PacingSettings
 
 logger = logging.getLogger("flask_dm_email.pacing")
@@ -38,14 +39,20 @@ _NOT_STORED = frozenset({Outcome.RATE_LIMITED, Outcome.DAILY_LIMITED, Outcome.NO
 
 
 class DailyLimitReached(Exception):
-    """Today's count has reached ``DM_NOTIFY_DAILY_LIMIT``: nothing was sent or counted."""
+    """Today's count has reached ``DM_NOTIFY_DAILY_LIMIT`` (``limit``), or Notify itself
+    answered 429 TooManyRequestsError today (``limit`` None): nothing was sent or counted."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int | None) -> None:
         self.limit = limit
+        if limit is None:
+            what = ("Notify refused this service's emails for the rest of the day (429 TooManyRequestsError: "
+                    "its daily limit, which counts every sender of the service, is reached)")
+        else:
+            what = (f"DM_NOTIFY_DAILY_LIMIT ({limit} emails a day, counted by every sender of this Notify "
+                    "service) is reached")
         super().__init__(
-            f"DM_NOTIFY_DAILY_LIMIT ({limit} emails a day, counted by every sender of this Notify "
-            "service) is reached; it starts again at 00:00 UTC. Queue the email (queue_email holds "
-            "it until then) or raise the limit if Notify allows the service more."
+            f"{what}; it starts again at 00:00 UTC. Queue the email (queue_email holds it until then) "
+            "or raise the limit if Notify allows the service more."
         )
 
 
@@ -71,6 +78,9 @@ class Pacer:
         self._open_store = open_store
         self._limiter: Limiter | None = None
         self._lock = threading.Lock()
+        # After Notify's own 429 TooManyRequestsError, this process sends nothing more
+        # until 00:00 UTC (epoch seconds): every further request would be refused too.
+        self._refused_until = 0.0
 
     _last_complaint = -1e9
 
@@ -102,6 +112,8 @@ class Pacer:
         :raises ~flask_dm_email.pacing.LimiterWaitTooLong: no slot within ``max_wait``
             (nothing taken: the daily count is given back).
         """
+        if time.time() < self._refused_until:
+            raise DailyLimitReached(None)
         counted = False
         try:
             limiter = self.limiter
@@ -135,6 +147,8 @@ class Pacer:
             self._unreachable(error)
 
     def _settle(self, ticket: Ticket, attempt: Attempt) -> None:
+        if attempt.outcome is Outcome.DAILY_LIMITED:
+            self._refused_until = (time.time() // 86_400 + 1) * 86_400
         if attempt.outcome is Outcome.RATE_LIMITED:
             logger.warning(
                 "Notify answered 429 RateLimitError although the shared budget %s allowed the request: "
@@ -149,3 +163,40 @@ class Pacer:
     def snapshot(self) -> LimiterSnapshot:
         """The budget now: rate, burst, tokens, wait, daily use (for status and metrics)."""
         return self.limiter.snapshot()
+
+    def report(self) -> dict[str, Any]:
+        """The budget for people and scripts (``flask dm-email config`` and ``outbox
+        status``): settings, where it lives, and, if the store answers, its state now."""
+        settings = self.settings
+        report: dict[str, Any] = {
+            "key": self.key, "where": settings.where, "rate_limit": settings.rate_text,
+            "paced_per_second": round(settings.rate[0] / settings.rate[1] * PACE, 3), "burst": settings.burst,
+            "daily_limit": settings.daily_limit,
+        }
+        try:
+            now = self.snapshot()
+        except Exception as error:  # the store is down: say so, do not fail the command
+            report["state"] = f"unreachable ({type(error).__name__})"
+            return report
+        report.update(state="ok", tokens=now["tokens"], wait=now["wait"], day=now["day"],
+                      daily_used=now["daily_used"])
+        return report
+
+
+def budget_lines(report: dict[str, Any]) -> list[str]:
+    """:meth:`Pacer.report` as lines of text."""
+    lines = [
+        f"rate budget: {report['key']} in {report['where']}",
+        f"  rate: {report['rate_limit']} (sent at {report['paced_per_second']:g}/s), burst {report['burst']}",
+    ]
+    if report["state"] != "ok":
+        lines.append(f"  now: {report['state']}")
+        return lines
+    if report["tokens"] is None:
+        lines.append("  now: unused (the first request waits two intervals)")
+    else:
+        lines.append(f"  now: {report['tokens']:.1f} requests may go at once; the next waits {report['wait']:.3f} s")
+    limit = report["daily_limit"]
+    used = f"{report['daily_used']} of {limit}" if limit else f"{report['daily_used']} (no DM_NOTIFY_DAILY_LIMIT)"
+    lines.append(f"  today ({report['day']} UTC): {used}")
+    return lines

@@ -21,6 +21,7 @@ from flask.cli import AppGroup
 
 from ..cli_loading import fail_config, load_app
 from ..errors import EmailConfigError, EmailError
+from ..pacer import budget_lines
 from ..state import get_state
 from . import Outbox, QueuedEmail, states
 
@@ -80,6 +81,8 @@ def status_command(as_json: bool) -> None:
             "due_now": runtime.store.due_count(),
             "counts": {status: counts.get(status, 0) for status in states.STATUSES},
         }
+        pacer = get_state(app).pacer
+        report["budget"] = pacer.report() if pacer is not None else None
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -87,6 +90,9 @@ def status_command(as_json: bool) -> None:
     click.echo(f"paused: {'yes (flask dm-email outbox resume)' if report['paused'] else 'no'}")
     click.echo(f"due now: {report['due_now']}")
     _table([[status, str(n)] for status, n in report["counts"].items()], ["status", "emails"])
+    if report["budget"] is not None:
+        for line in budget_lines(report["budget"]):
+            click.echo(line)
 
 
 @outbox_cli.command("list", with_appcontext=False)

@@ -186,8 +186,9 @@ class Delivery:
             return states.RETRYING
         if attempt.outcome is Outcome.RATE_LIMITED:
             # Notify's per-minute limit: not stored, no attempt spent.
+            # Due again at once: the shared budget, pushed back, decides when it goes.
             self._finish(row, token, states.QUEUED, {"last_error_class": cls, "last_status_code": code},
-                         kind="rate-limited", http_status=code, error_class=cls, delay=1.0)
+                         kind="rate-limited", http_status=code, error_class=cls, delay=0.0)
             return states.QUEUED
         if attempt.outcome is Outcome.DAILY_LIMITED:
             return self._hold_for_the_day(row, token, kind="daily-limited", http_status=code, error_class=cls)
