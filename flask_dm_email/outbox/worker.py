@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from flask import Flask
 from sqlalchemy import RowMapping
@@ -42,31 +42,62 @@ class Worker:
         assert runtime is not None
         return runtime
 
+    def _claim(self, limit: int) -> tuple[list[RowMapping], Delivery]:
+        """Due rows, and the delivery that knows when they were claimed."""
+        store = self.runtime.store
+        delivery = Delivery(self.app, get_state(self.app), store, claimed_at=time.monotonic())
+        if self.stopping.is_set() or limit <= 0 or store.paused():
+            return [], delivery
+        return store.claim(limit, self.runtime.settings.lease_seconds), delivery
+
+    def _deliver_in_context(self, delivery: Delivery, row: RowMapping) -> None:
+        with self.app.app_context():
+            if self.stopping.is_set():
+                # Stopping: rows not yet started go back unsent, for another worker.
+                self.runtime.give_back([row])
+                return
+            try:
+                delivery.deliver(row)
+            except Exception:
+                # The row keeps its lease and is retried when it expires, as after a crash.
+                logger.exception("Outbox delivery of row %s failed unexpectedly", row["id"])
+
     def run_once(self) -> int:
-        """Claim what is due (up to twice the threads) and deliver it; how many rows."""
-        runtime = self.runtime
-        store = runtime.store
-        if self.stopping.is_set() or store.paused():
-            return 0
-        rows = store.claim(self.threads * 2, runtime.settings.lease_seconds)
-        if not rows:
-            return 0
-        delivery = Delivery(self.app, get_state(self.app), store)
-
-        def deliver_in_context(row: RowMapping) -> None:
-            with self.app.app_context():
-                if self.stopping.is_set():
-                    # Stopping: rows not yet started go back unsent, for another worker.
-                    runtime.give_back([row])
-                    return
-                try:
-                    delivery.deliver(row)
-                except Exception:
-                    # The row keeps its lease and is retried when it expires, as after a crash.
-                    logger.exception("Outbox delivery of row %s failed unexpectedly", row["id"])
-
-        list(self._pool.map(deliver_in_context, rows))
+        """Claim what is due (up to twice the threads), deliver it and wait for it; how
+        many rows."""
+        with self.app.app_context():
+            rows, delivery = self._claim(self.threads * 2)
+            if rows:
+                list(self._pool.map(lambda row: self._deliver_in_context(delivery, row), rows))
         return len(rows)
+
+    def _pump(self, *, until_idle: bool, deadline: float | None = None,
+              chores: Housekeeping | None = None) -> int:
+        """Keep the pool busy: up to twice the threads in flight, claiming more as soon as
+        there is room for a thread's worth (so the budget's pace, not the gaps between
+        batches, sets the rate). Returns the rows handled."""
+        inflight: set[Future[None]] = set()
+        total = 0
+        while True:
+            stop_claiming = self.stopping.is_set() or (deadline is not None and time.monotonic() >= deadline)
+            room = self.threads * 2 - len(inflight)
+            if not stop_claiming and room >= self.threads:
+                with self.app.app_context():
+                    rows, delivery = self._claim(room)
+                    if rows:
+                        inflight.update(self._pool.submit(self._deliver_in_context, delivery, row) for row in rows)
+                        total += len(rows)
+                        continue
+            if inflight:
+                _, inflight = wait(inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
+                continue
+            if until_idle or stop_claiming:
+                return total
+            if chores is not None:
+                chores.run_due()
+            queued = self.runtime.queued
+            queued.wait(self.poll)
+            queued.clear()
 
     def run(self, *, once: bool = False) -> None:
         """Work until :meth:`stop` (or, with ``once``, until nothing is due), with the
@@ -74,31 +105,12 @@ class Worker:
         data purged after retention."""
         with self.app.app_context():
             self.runtime.store.check_schema()
-        chores = Housekeeping(self.app)
-        while not self.stopping.is_set():
-            with self.app.app_context():
-                handled = self.run_once()
-            if handled:
-                continue
-            if once:
-                return
-            chores.run_due()
-            queued = self.runtime.queued
-            queued.wait(self.poll)
-            queued.clear()
+        self._pump(until_idle=once, chores=Housekeeping(self.app))
 
     def drain(self, timeout: float = 30.0) -> int:
         """Deliver everything due now, in this process; return how many rows were
         handled. Rows scheduled for later stay queued."""
-        deadline = time.monotonic() + timeout
-        total = 0
-        with self.app.app_context():
-            while time.monotonic() < deadline:
-                handled = self.run_once()
-                total += handled
-                if not handled:
-                    break
-        return total
+        return self._pump(until_idle=True, deadline=time.monotonic() + timeout)
 
     def stop(self) -> None:
         """Stop claiming; in-flight deliveries finish."""
