@@ -55,14 +55,17 @@ def _limit_store(settings: Settings, outbox: OutboxRuntime | None) -> LimitStore
     return open_store(settings.pacing.store)
 
 
-def _pace(state: DMEmailState) -> None:
+def _pace(app: Flask, state: DMEmailState) -> None:
     """Give the Notify backend the shared budget every POST takes its turn from."""
+    from .alerts import raise_alert
     from .notify import NotifyBackend
     from .pacer import Pacer
 
     backend, settings = state.backend, state.settings
     if isinstance(backend, NotifyBackend) and settings.notify_key:
-        backend.pacer = Pacer(settings.pacing, settings.notify_key, lambda: _limit_store(settings, state.outbox))
+        pacer = Pacer(settings.pacing, settings.notify_key, lambda: _limit_store(settings, state.outbox))
+        pacer.on_alert = lambda kind, message, details: raise_alert(app, kind, message, details)
+        backend.pacer = pacer
 
 
 class DMEmail:
@@ -118,7 +121,7 @@ class DMEmail:
         )
         app.extensions[EXTENSION_KEY] = state
         state.outbox = build_runtime(app, settings)
-        _pace(state)
+        _pace(app, state)
         if state.outbox is not None and settings.stage is Stage.DEVELOPMENT and settings.outbox.embedded_worker:
             from .outbox import embedded
 

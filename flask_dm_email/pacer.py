@@ -38,6 +38,12 @@ SMOKE_TEST_ADDRESSES = frozenset(
 _NOT_STORED = frozenset({Outcome.RATE_LIMITED, Outcome.DAILY_LIMITED, Outcome.NOT_SENT, Outcome.FAILED})
 
 
+#: The share of the daily limit at which an alert says it will soon be reached.
+QUOTA_ALERT_SHARE = 0.9
+#: Seconds between two looks at the daily count for that alert, in a process.
+QUOTA_CHECK_EVERY = 60.0
+
+
 class DailyLimitReached(Exception):
     """Today's count has reached ``DM_NOTIFY_DAILY_LIMIT`` (``limit``), or Notify itself
     answered 429 TooManyRequestsError today (``limit`` None): nothing was sent or counted."""
@@ -81,6 +87,10 @@ class Pacer:
         # After Notify's own 429 TooManyRequestsError, this process sends nothing more
         # until 00:00 UTC (epoch seconds): every further request would be refused too.
         self._refused_until = 0.0
+        #: Called as ``on_alert(kind, message, details)`` when 90 % of the daily limit is
+        #: used (checked at most once a minute); ``init_app`` routes it to the alerts.
+        self.on_alert: Callable[[str, str, dict[str, Any]], object] | None = None
+        self._quota_checked = -1e9
 
     _last_complaint = -1e9
 
@@ -122,6 +132,8 @@ class Pacer:
                     raise DailyLimitReached(self.settings.daily_limit)
                 counted = True
             limiter.acquire(max_wait)
+            if counted:
+                self._check_quota()
         except (DailyLimitReached, LimiterWaitTooLong):
             if counted:
                 self.limiter.give_back_daily()
@@ -137,6 +149,21 @@ class Pacer:
             self._unreachable(error)
             return Ticket(counted=False)
         return Ticket(counted=counted)
+
+    def _check_quota(self) -> None:
+        limit = self.settings.daily_limit
+        now = time.monotonic()
+        if self.on_alert is None or limit is None or now - self._quota_checked < QUOTA_CHECK_EVERY:
+            return
+        self._quota_checked = now
+        used = self.limiter.snapshot()["daily_used"]
+        if used >= QUOTA_ALERT_SHARE * limit:
+            self.on_alert(
+                "daily-quota",
+                f"{used} of DM_NOTIFY_DAILY_LIMIT ({limit}) used today ({used / limit:.0%}); at the limit emails "
+                "are held until 00:00 UTC.",
+                {"daily_used": used, "daily_limit": limit},
+            )
 
     def after_post(self, ticket: Ticket, attempt: Attempt) -> None:
         """Settle a POST: a 429 ``RateLimitError`` pushes every sender of the service back;

@@ -28,6 +28,16 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("DM_DOTENV_PATH", str(tmp_path / "no-such.env"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_alerts() -> None:
+    """Alerts are held back per process for 10 minutes: each test starts without history."""
+    from flask_dm_email import alerts
+    from flask_dm_email.outbox import watch
+
+    alerts.reset()
+    watch.reset()
+
+
 @pytest.fixture
 def make_app() -> Callable[..., Flask]:
     """Build an app with ``config`` and register a fresh DMEmail on it."""

@@ -21,6 +21,7 @@ from flask import Flask
 from notifications_python_client.errors import APIError
 from sqlalchemy import RowMapping
 
+from ..alerts import raise_alert
 from ..attempts import Attempt, Outcome
 from ..backends import EmailBackend, OutgoingEmail
 from ..config import Settings
@@ -28,7 +29,7 @@ from ..errors import EmailError, EmailUnavailableError
 from ..pacer import DailyLimitReached, Ticket
 from ..pacing import LimiterWaitTooLong
 from ..sending import make_result, report_sent
-from ..signals import email_failed, outbox_alert
+from ..signals import email_failed
 from ..state import DMEmailState
 from . import states
 from .holds import hold_until_midnight
@@ -36,7 +37,6 @@ from .records import QueuedEmail, status_changed
 from .store import Store
 
 logger = logging.getLogger("flask_dm_email.outbox")
-alerts = logging.getLogger("flask_dm_email.alerts")
 
 # Errors that are about the sender, not the email: failing every row in turn would be
 # wrong, so the outbox pauses and says so instead.
@@ -163,9 +163,10 @@ class Delivery:
                      delay=midnight - now)
         if count:
             until = datetime.fromtimestamp(midnight, UTC).isoformat()
-            alerts.warning("Daily limit reached: %d more queued emails are held until %s.", count, until)
-            outbox_alert.send(self.app, kind="daily-limit", details={"held": count + 1, "until": until,
-                                                                      "error_class": error_class})
+            raise_alert(self.app, "daily-limit",
+                        f"Daily limit reached ({error_class or 'DM_NOTIFY_DAILY_LIMIT'}): {count + 1} queued emails "
+                        f"are held until {until}.",
+                        {"held": count + 1, "until": until, "error_class": error_class})
         return states.HELD
 
     def _settle(self, row: RowMapping, token: str, email: OutgoingEmail) -> str | None:
@@ -218,9 +219,10 @@ class Delivery:
             self._finish(row, token, states.QUEUED, {"last_error_class": cls, "last_status_code": code},
                          kind="sender-refused", http_status=code, error_class=cls, delay=60.0)
             if self.store.set_paused(True, f"Notify answered {code} {cls}"):
-                alerts.error("Outbox paused: Notify refused the sender (%s %s). Fix DM_NOTIFY_KEY or the clock, then "
-                             "run 'flask dm-email outbox resume'.", code, cls)
-                outbox_alert.send(self.app, kind="paused", details={"status_code": code, "error_class": cls})
+                raise_alert(self.app, "paused",
+                            f"Outbox paused: Notify refused the sender ({code} {cls}). Fix DM_NOTIFY_KEY or the "
+                            "clock, then run 'flask dm-email outbox resume'.",
+                            {"status_code": code, "error_class": cls})
             return states.QUEUED
         values = {"attempts": attempts, "last_error_class": cls or "Unreachable", "last_status_code": code,
                   "personalisation": None}
@@ -228,6 +230,12 @@ class Delivery:
             error = attempt.error or EmailError(f"Gave up after {attempts} attempts ({cls}).",
                                                 reference=email.reference)
             email_failed.send(self.app, email=email, error=error)
+            raise_alert(self.app, "failed",
+                        f"An email failed for good: reference {email.reference}, template "
+                        f"{email.template_name or email.template_id}, after {attempts} attempts "
+                        f"({cls or 'Unreachable'}, {code or 'no answer'}). 'flask dm-email outbox show' has its "
+                        "timeline; 'outbox retry' sends it again.",
+                        {"reference": email.reference, "error_class": cls, "status_code": code, "attempts": attempts})
         return states.FAILED
 
     def _sent(self, row: RowMapping, token: str, email: OutgoingEmail, response: Mapping[str, Any],

@@ -22,6 +22,7 @@ from ..sending import MAX_REFERENCE_LENGTH, SendRequest, prepare, report_failure
 from ..signals import email_queued
 from ..state import current_app_object, get_state
 from .records import PRIORITIES, QueuedEmail
+from .watch import check_stalled
 
 #: Room kept in Notify's 1,000-character reference for ``-{row id}-{generation}``.
 SUFFIX_ROOM = 50
@@ -174,4 +175,5 @@ def queue_email(
         email_queued.send(app, email=queued)
         if session is None:
             runtime.wake(queued.id)
+    check_stalled(app, store)
     return queued

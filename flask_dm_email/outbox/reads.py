@@ -67,6 +67,30 @@ class StoreReads:
                 ).scalar_one()
             )
 
+    def oldest_due_age(self) -> float | None:
+        """Seconds the longest-waiting due email has been due, or None when none is due."""
+        now = self.db.now()
+        with self.db.connect() as conn:
+            age = conn.execute(
+                select(now - func.min(C.next_attempt_at)).where(
+                    C.service_id == self.service_id, C.status.in_(states.CLAIMABLE), C.next_attempt_at <= now
+                )
+            ).scalar()
+        return None if age is None else max(0.0, float(age))
+
+    def recent_outcomes(self, last: int = 1000) -> dict[str, int]:
+        """How the last ``last`` emails Notify finished ended: {status: count}."""
+        recent = (
+            select(C.status)
+            .where(C.service_id == self.service_id, C.status.in_(states.NOTIFY_OUTCOMES))
+            .order_by(C.final_at.desc())
+            .limit(last)
+            .subquery()
+        )
+        with self.db.connect() as conn:
+            rows = conn.execute(select(recent.c.status, func.count()).group_by(recent.c.status)).all()
+        return {status: int(count) for status, count in rows}
+
     def unsettled(self, statuses: Iterable[str], *, older_than: float, limit: int) -> Sequence[RowMapping]:
         """Rows with Notify but without an outcome, unchanged for ``older_than`` seconds."""
         with self.db.connect() as conn:

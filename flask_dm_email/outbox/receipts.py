@@ -11,6 +11,7 @@ from flask import Flask
 from . import states
 from .records import QueuedEmail, status_changed
 from .store import Store
+from .watch import check_permanent_failures
 
 logger = logging.getLogger("flask_dm_email.outbox")
 
@@ -49,6 +50,8 @@ def apply_notify_status(
     if moved is None or old is None:
         return None
     status_changed(app, QueuedEmail.from_row({**row, "status": moved, **values}), old, moved)
+    if moved == states.PERMANENT_FAILURE:
+        check_permanent_failures(app, store)
     return moved
 
 
