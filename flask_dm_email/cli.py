@@ -207,6 +207,9 @@ def _register_outbox_commands() -> None:
 
     dm_email_cli.add_command(outbox_cli)
     dm_email_cli.add_command(worker_command)
+    from .templates_cli import templates_cli
+
+    dm_email_cli.add_command(templates_cli)
 
 
 _register_outbox_commands()
