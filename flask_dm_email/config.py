@@ -84,6 +84,10 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     pacing: PacingSettings = field(default_factory=PacingSettings)
+    #: The operations blueprint at /_dm_email/ (status page, event feed, metrics).
+    status_page: bool = False
+    #: Denied requests to it get 404 instead of 403.
+    status_page_hidden: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)
     dotenv_path: str | None = None
 
@@ -332,6 +336,8 @@ def load_settings(
         retry=retry,
         outbox=outbox,
         pacing=pacing,
+        status_page=bool(data.get("status_page")),
+        status_page_hidden=bool(data.get("status_page_hidden")),
         sources=dict(raw.sources),
         dotenv_path=dotenv_path,
     )

@@ -21,7 +21,15 @@ from .pacing_settings import OUTBOX_STORE
 from .recipients import RecipientPolicy
 from .sending import send_email
 from .stages import Stage
-from .state import EXTENSION_KEY, ComplaintHandler, DMEmailState, Hooks, UserDeactivator, get_state
+from .state import (
+    EXTENSION_KEY,
+    ComplaintHandler,
+    DMEmailState,
+    Hooks,
+    StatusPageAuthorizer,
+    UserDeactivator,
+    get_state,
+)
 
 logger = logging.getLogger("flask_dm_email")
 
@@ -29,6 +37,7 @@ __all__ = ["DMEmail", "DMEmailState", "get_state", "send_email"]
 
 DeactivatorT = TypeVar("DeactivatorT", bound=UserDeactivator)
 ComplaintHandlerT = TypeVar("ComplaintHandlerT", bound=ComplaintHandler)
+AuthorizerT = TypeVar("AuthorizerT", bound=StatusPageAuthorizer)
 
 
 def _make_backend(settings: Settings) -> EmailBackend:
@@ -132,6 +141,9 @@ class DMEmail:
             logger.addHandler(default_handler)
             if logger.level == logging.NOTSET:
                 logger.setLevel(logging.INFO)
+        from .ops import register_operations
+
+        register_operations(app, state)
         if settings.callbacks_enabled:
             from .callback_blueprint import register_callbacks
 
@@ -154,6 +166,14 @@ class DMEmail:
         """Register ``fn(email_address, complaint)``, called when a recipient marks an
         email as spam. Same failure semantics as :meth:`user_deactivator`."""
         self._hooks.complaint_handler = fn
+        return fn
+
+    def status_page_authorizer(self, fn: AuthorizerT) -> AuthorizerT:
+        """Register ``fn(request) -> bool``: who may see ``/_dm_email/`` (the status page,
+        the event feed, the metrics). Required before ``init_app`` to turn the page on
+        for preview, staging or production (``DM_EMAIL_STATUS_PAGE=true``). Returns ``fn``
+        unchanged."""
+        self._hooks.status_page_authorizer = fn
         return fn
 
     @property

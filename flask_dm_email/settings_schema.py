@@ -21,6 +21,8 @@ from .config_keys import (
     DM_EMAIL_OUTBOX_URL,
     DM_EMAIL_RETENTION_DAYS,
     DM_EMAIL_RETRY_SCHEDULE,
+    DM_EMAIL_STATUS_PAGE,
+    DM_EMAIL_STATUS_PAGE_HIDDEN,
     DM_ENVIRONMENT,
     DM_NOTIFY_ALLOWED_RECIPIENTS,
     DM_NOTIFY_BASE_URL,
@@ -211,6 +213,10 @@ class SettingsSchema(Schema):
         allow_none=True,
         validate=validate.Range(min=1, error="must be 1 or more."),
     )
+    status_page = fields.Boolean(data_key=DM_EMAIL_STATUS_PAGE, allow_none=True, truthy=_TRUTHY, falsy=_FALSY)
+    status_page_hidden = fields.Boolean(
+        data_key=DM_EMAIL_STATUS_PAGE_HIDDEN, allow_none=True, truthy=_TRUTHY, falsy=_FALSY
+    )
     limiter_url = NonBlankString(
         data_key=DM_EMAIL_LIMITER_URL, allow_none=True, blank_error="is empty; remove it or give it a value."
     )
@@ -226,6 +232,8 @@ FIXES = {
     "example.com=success@simulator.amazonses.com.",
     DM_NOTIFY_CALLBACKS_ENABLED: "Use true or false.",
     DM_EMAIL_EMBEDDED_WORKER: "Use true or false.",
+    DM_EMAIL_STATUS_PAGE: "Use true or false.",
+    DM_EMAIL_STATUS_PAGE_HIDDEN: "Use true or false.",
     DM_NOTIFY_TIMEOUT: "Use a number of seconds, e.g. DM_NOTIFY_TIMEOUT=10.",
     DM_NOTIFY_MAX_ATTEMPTS: "Use a whole number, e.g. DM_NOTIFY_MAX_ATTEMPTS=3.",
     DM_NOTIFY_RETRY_BACKOFF: "Use a number of seconds, e.g. DM_NOTIFY_RETRY_BACKOFF=0.5.",

@@ -26,6 +26,7 @@ EXTENSION_KEY = "dm_email"
 
 UserDeactivator = Callable[[str, Mapping[str, Any]], bool]
 ComplaintHandler = Callable[[str, Mapping[str, Any]], Any]
+StatusPageAuthorizer = Callable[[Any], bool]
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Hooks:
 
     user_deactivator: UserDeactivator | None = None
     complaint_handler: ComplaintHandler | None = None
+    status_page_authorizer: StatusPageAuthorizer | None = None
 
 
 @dataclass

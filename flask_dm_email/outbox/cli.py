@@ -204,12 +204,24 @@ def create_tables_command() -> None:
 @click.command("worker", context_settings={"ignore_unknown_options": False})
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
-def worker_command(threads: int, once: bool) -> None:
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve Prometheus metrics on this port (needs the [metrics] extra).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
+def worker_command(threads: int, once: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Deliver the outbox until stopped (SIGTERM or Ctrl-C stop it gracefully)."""
     from .worker import Worker
 
     with _app_context() as app:
         worker = Worker(app, threads=threads)
+        if metrics_port is not None:
+            from ..ops.metrics import serve_metrics
+
+            try:
+                serve_metrics(app, metrics_host, metrics_port)
+            except (EmailConfigError, OSError) as error:
+                click.echo(f"Cannot serve metrics on {metrics_host}:{metrics_port}: {error}", err=True)
+                sys.exit(1)
+            click.echo(f"Metrics: http://{metrics_host}:{metrics_port}/metrics", err=True)
 
     def stop(signum: int, _frame: Any) -> None:
         click.echo(f"Stopping (signal {signum}): finishing emails in flight, giving back the rest.", err=True)
