@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,12 +20,27 @@ from kombu import Queue
 
 from flask_dm_email.celery_adapter import CeleryTasks, init_celery
 
-from ..outbox.conftest import make_outbox_app, outbox_url  # noqa: F401 (fixtures used by these tests)
-from ..services import RABBITMQ_URL, REDIS_URL, require_url
+from ..outbox.conftest import make_outbox_app  # noqa: F401 (a fixture used by these tests)
+from ..services import RABBITMQ_URL, REDIS_URL, postgres_schema, require_url
 
 # A Redis database of its own, so a look at the broker sees only Celery's keys.
 CELERY_REDIS_URL = urlsplit(REDIS_URL)._replace(path="/13").geturl()
 BROKERS = {"redis": ("Redis", CELERY_REDIS_URL, 6379), "rabbitmq": ("RabbitMQ", RABBITMQ_URL, 5672)}
+
+
+@pytest.fixture
+def outbox_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The outbox database: a SQLite file, or with ``@on_both_databases`` that and then
+    a PostgreSQL schema of its own."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+#: Run a test on SQLite and on PostgreSQL (the rest run on SQLite only, to stay quick).
+on_both_databases = pytest.mark.parametrize("outbox_url", ["sqlite", "postgresql"], indirect=True)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from flask_dm_email.outbox.claim_one import claim_one
 from flask_dm_email.outbox.tables import outbox
 
 from ..outbox.conftest import on_simulator
-from .conftest import Broker, make_celery, wait_for_status
+from .conftest import Broker, make_celery, on_both_databases, wait_for_status
 
 AppFor = Callable[..., tuple[Flask, CeleryTasks]]
 
@@ -36,6 +36,7 @@ def sent_once_each(sim: Any, emails: list[Any]) -> bool:
     return all(len(on_simulator(sim, e.notify_reference)) == 1 for e in emails)
 
 
+@on_both_databases
 @pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
 def test_queued_emails_are_delivered_exactly_once_by_celery(
     kind: str, make_broker: Callable[[str], Broker], make_outbox_app: Callable[..., Flask], sim: Any
@@ -51,6 +52,7 @@ def test_queued_emails_are_delivered_exactly_once_by_celery(
     assert len(sim.messages()) == 12
 
 
+@on_both_databases
 def test_a_task_delivered_again_sends_nothing_twice(celery_app_for: AppFor, broker: Broker, sim: Any) -> None:
     app, tasks = celery_app_for()
     [email] = queue(app, 1)
@@ -114,6 +116,7 @@ def test_the_sweep_leaves_an_email_whose_task_is_on_its_way(celery_app_for: AppF
     assert sim.messages() == []
 
 
+@on_both_databases
 def test_the_sweep_takes_over_from_a_worker_that_died(celery_app_for: AppFor, broker: Broker, sim: Any) -> None:
     app, tasks = celery_app_for()
     [email] = queue(app, 1)
@@ -212,6 +215,7 @@ def test_a_broker_that_is_down_fails_no_request(make_outbox_app: Callable[..., F
     assert len(on_simulator(sim, email.notify_reference)) == 1
 
 
+@on_both_databases
 class TestTransactions:
     """``queue_email(session=db.session)``: a task only for a committed row."""
 
