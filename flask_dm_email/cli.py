@@ -210,6 +210,9 @@ def _register_outbox_commands() -> None:
     from .templates_cli import templates_cli
 
     dm_email_cli.add_command(templates_cli)
+    from .outbox.reports_cli import report_cli
+
+    dm_email_cli.add_command(report_cli)
 
 
 _register_outbox_commands()

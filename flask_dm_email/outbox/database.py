@@ -30,6 +30,7 @@ def _sqlite_engine(url: str) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
         poolclass=StaticPool if memory else None,
+        hide_parameters=True,  # a database error's message must not quote an address
     )
 
     @event.listens_for(engine, "connect")
@@ -54,7 +55,7 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url`` with the settings above."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)  # errors never quote an address
 
 
 class Database:
