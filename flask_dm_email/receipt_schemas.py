@@ -35,11 +35,6 @@ __all__ = [
 
 
 
-def _uuid(value: str) -> None:
-    if not is_uuid(value):
-        raise ValidationError("Not a valid UUID.")
-
-
 #: Final statuses that mean the email did not arrive.
 FAILURE_STATUSES = frozenset({"permanent-failure", "temporary-failure", "technical-failure"})
 #: Every status Notify is known to send in a delivery receipt for email.
@@ -112,6 +107,17 @@ class _StrictInteger(_Checked, fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class _Uuid(_String):
+    """A UUID in Notify's form (checked here rather than by a validator, which
+    marshmallow would wrap in a new ``And()`` for every value)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_uuid(text):
+            raise ValidationError("Not a valid UUID.")
+        return text
+
+
 class _NonBlank(_Checked, NonBlankString):
     """:class:`~flask_dm_email.schema_fields.NonBlankString`, validated only by its own
     validators."""
@@ -134,7 +140,7 @@ class DeliveryReceiptSchema(_FlatSchema):
     class Meta:
         unknown = INCLUDE
 
-    id = _String(required=True, validate=_uuid)
+    id = _Uuid(required=True)
     reference = _String(allow_none=True, load_default=None)
     to = _Address(required=True)
     status = _NonBlank(required=True)
@@ -142,7 +148,7 @@ class DeliveryReceiptSchema(_FlatSchema):
     completed_at = _String(allow_none=True, load_default=None)
     sent_at = _String(allow_none=True, load_default=None)
     notification_type = _String(required=True)
-    template_id = _String(required=True, validate=_uuid)
+    template_id = _Uuid(required=True)
     template_version = _StrictInteger(required=True)
 
 
@@ -152,8 +158,8 @@ class ComplaintSchema(_FlatSchema):
     class Meta:
         unknown = INCLUDE
 
-    notification_id = _String(required=True, validate=_uuid)
-    complaint_id = _String(required=True, validate=_uuid)
+    notification_id = _Uuid(required=True)
+    complaint_id = _Uuid(required=True)
     reference = _String(allow_none=True, load_default=None)
     to = _Address(required=True)
     complaint_date = _String(required=True)
