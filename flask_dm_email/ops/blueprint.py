@@ -13,7 +13,9 @@ from flask import Blueprint, Flask, Response, abort, jsonify, request
 from ..config_keys import DM_EMAIL_STATUS_PAGE
 from ..errors import EmailConfigError
 from ..state import DMEmailState, current_app_object, get_state
+from .actions import register_actions
 from .feed import MAX_LIMIT, read_events
+from .pages import register_pages
 
 PREFIX = "/_dm_email"
 
@@ -36,7 +38,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def make_blueprint() -> Blueprint:
-    blueprint = Blueprint("dm_email_ops", __name__, url_prefix=PREFIX)
+    blueprint = Blueprint("dm_email_ops", __name__, url_prefix=PREFIX, template_folder="templates",
+                          static_folder="static")
 
     @blueprint.before_request
     def check_access() -> None:
@@ -60,6 +63,8 @@ def make_blueprint() -> Blueprint:
         body, content_type = exposition(current_app_object())
         return Response(body, content_type=content_type)
 
+    register_pages(blueprint)
+    register_actions(blueprint)
     return blueprint
 
 

@@ -1,0 +1,93 @@
+"""What the top of the status page shows: the outbox by status, the queue's age, the pause
+flag, the shared rate budget and how the last 1,000 emails ended. Reading only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from ..outbox import states
+from ..outbox.store import Store
+from ..outbox.tables import event
+from ..state import DMEmailState
+
+#: How many of the latest emails Notify finished the rates are over.
+RECENT = 1000
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One rate over the recent outcomes."""
+
+    label: str
+    count: int
+    of: int
+
+    @property
+    def percent(self) -> str:
+        return f"{100 * self.count / self.of:.1f}%" if self.of else "–"
+
+
+@dataclass(frozen=True)
+class Summary:
+    counts: dict[str, int]
+    total: int
+    due: int
+    oldest_due_age: float | None
+    paused: bool
+    paused_reason: str | None
+    budget: dict[str, Any] | None
+    outcomes: int
+    rates: list[Rate]
+
+
+def _paused_reason(store: Store) -> str | None:
+    with store.db.connect() as conn:
+        return conn.execute(
+            select(event.c.error_class)
+            .where(event.c.outbox_id == "", event.c.type == "paused")
+            .order_by(event.c.id.desc())
+            .limit(1)
+        ).scalar()
+
+
+def summarise(state: DMEmailState, store: Store) -> Summary:
+    """The numbers at the top of the page (a handful of aggregate queries)."""
+    counts = store.counts()
+    paused = store.paused()
+    outcomes = store.recent_outcomes(RECENT)
+    finished = sum(outcomes.values())
+    rates = [
+        Rate("Delivered", outcomes.get(states.DELIVERED, 0), finished),
+        Rate("Permanent failure", outcomes.get(states.PERMANENT_FAILURE, 0), finished),
+        Rate("Temporary failure", outcomes.get(states.TEMPORARY_FAILURE, 0), finished),
+        Rate("Technical failure", outcomes.get(states.TECHNICAL_FAILURE, 0), finished),
+    ]
+    pacer = state.pacer
+    return Summary(
+        counts={status: counts.get(status, 0) for status in states.STATUSES},
+        total=sum(counts.values()),
+        due=store.due_count(),
+        oldest_due_age=store.oldest_due_age(),
+        paused=paused,
+        paused_reason=_paused_reason(store) if paused else None,
+        budget=None if pacer is None else pacer.report(),
+        outcomes=finished,
+        rates=rates,
+    )
+
+
+def age_text(seconds: float | None) -> str:
+    """``3 min 20 s``-style text for an age."""
+    if seconds is None:
+        return "none due"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.1f} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    if whole < 86400:
+        return f"{whole // 3600} h {whole % 3600 // 60} min"
+    return f"{whole // 86400} days {whole % 86400 // 3600} h"
