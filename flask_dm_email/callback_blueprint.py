@@ -26,7 +26,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .hashing import hash_string
-from .outbox.receipts import apply_receipt
+from .outbox.receipts import apply_receipt, record_complaint
 from .receipt_schemas import FAILURE_STATUSES, KNOWN_STATUSES, ComplaintSchema, DeliveryReceiptSchema
 from .signals import complaint_received, delivery_receipt_received, permanent_failure, user_deactivated
 from .state import DMEmailState, get_state
@@ -261,8 +261,11 @@ def complaint() -> tuple[Response, int]:
         payload["complaint_id"],
         extra={"notify_complaint": _without_to(payload), "email_address": hashed},
     )
+    state = get_state(app)
+    if state.outbox is not None:
+        record_complaint(state.outbox.store, payload)
     complaint_received.send(app, complaint=payload)
-    hook = get_state(app).hooks.complaint_handler
+    hook = state.hooks.complaint_handler
     if hook is not None and not _run_hook("complaint_handler", hook, payload["to"], payload)[0]:
         return _reply(500, "The app could not handle this complaint; Notify will retry it.")
     return _reply(200)

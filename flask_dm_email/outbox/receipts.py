@@ -61,3 +61,14 @@ def apply_receipt(app: Flask, store: Store, receipt: Mapping[str, Any]) -> str |
         app, store, notify_id=receipt.get("id"), reference=receipt.get("reference"),
         status=str(receipt.get("status")), kind="receipt",
     )
+
+
+def record_complaint(store: Store, complaint: Mapping[str, Any]) -> bool:
+    """A complaint (the recipient marked the email as spam) becomes a ``complaint`` event
+    on its row, once, for the reports and the status page; the row's status stays.
+    False when the row is unknown or the complaint was already recorded."""
+    row = store.by_notify(_storable(complaint.get("notification_id")), _storable(complaint.get("reference")))
+    if row is None or any(e["type"] == "complaint" for e in store.events_of(row["id"])):
+        return False
+    store.note(row["id"], "complaint", status=row["status"])
+    return True

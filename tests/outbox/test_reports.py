@@ -80,3 +80,28 @@ def test_bad_options_are_named(reported: Any) -> None:
     assert bad_type.exit_code == 2 and "unknown bounced" in bad_type.output
     bad_day = run(reported, "report", "summary", "--since", "yesterday")
     assert bad_day.exit_code == 2 and "--since" in bad_day.output and "2026-11-01" in bad_day.output
+
+
+def test_a_complaint_from_notify_is_reported_once(sim: Any, template_id: str, tmp_path: Path) -> None:
+    from flask_dm_email.testing import serve_app
+
+    token = "complaint-token-0123456789"
+    factory = factory_for(
+        DM_ENVIRONMENT="test", DM_EMAIL_BACKEND="notify", DM_NOTIFY_KEY=sim.api_key("test"), DM_NOTIFY_BASE_URL=sim.url,
+        DM_NOTIFY_CALLBACK_TOKEN=token, DM_NOTIFY_TEMPLATES={"welcome": template_id},
+        DM_EMAIL_OUTBOX_URL=f"sqlite:///{tmp_path / 'outbox.sqlite3'}",
+    )
+    app = factory()
+    with app.app_context():
+        DMEmail.outbox.create_tables()
+        email = queue_email("grumpy@example.gov.uk", "welcome", {"name": "A"})
+        DMEmail.outbox.drain(timeout=20)
+        notify_id = DMEmail.outbox.get(email.id).notify_id  # type: ignore[union-attr]
+    with serve_app(app) as url:
+        sim.set_callbacks(complaint=(f"{url}/callbacks/notify/complaints", token))
+        sim.trigger_complaint(notify_id)
+        sim.trigger_complaint(notify_id)  # Notify may say it twice
+        sim.wait_for_callbacks(2, kind="complaint")
+    rows = list(csv.DictReader(io.StringIO(run(factory, "report", "export", "--types", "complaint").stdout)))
+    assert [(row["type"], row["email_id"]) for row in rows] == [("complaint", email.id)]
+    assert "grumpy" not in run(factory, "report", "export").stdout
