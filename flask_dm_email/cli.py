@@ -45,12 +45,18 @@ def _display(settings: Settings, key: str) -> str:
         "DM_NOTIFY_RETRY_MAX_BACKOFF": settings.retry.max_backoff,
         "DM_NOTIFY_RETRY_DEADLINE": settings.retry.deadline,
         "DM_NOTIFY_IN_FLIGHT_SECONDS": settings.retry.in_flight_bound,
-        "DM_EMAIL_OUTBOX_URL": redact_url(str(settings.outbox.location)),
+        "DM_EMAIL_OUTBOX_URL": redact_url(str(settings.outbox.location)) if settings.outbox.enabled else "(no outbox)",
         "DM_EMAIL_RETENTION_DAYS": settings.outbox.retention_days,
         "DM_EMAIL_LEASE_SECONDS": settings.outbox.lease_seconds,
         "DM_EMAIL_ABANDON_AFTER": settings.outbox.abandon_after,
         "DM_EMAIL_RETRY_SCHEDULE": ",".join(f"{d:g}" for d in settings.outbox.retry_schedule),
         "DM_EMAIL_EMBEDDED_WORKER": settings.outbox.embedded_worker,
+        "DM_NOTIFY_RATE_LIMIT": settings.pacing.rate_text,
+        "DM_NOTIFY_RATE_BURST": settings.pacing.burst,
+        "DM_NOTIFY_DAILY_LIMIT": settings.pacing.daily_limit or "(not set: no daily count)",
+        "DM_EMAIL_LIMITER_URL": settings.pacing.where,
+        "DM_EMAIL_STATUS_PAGE": settings.status_page,
+        "DM_EMAIL_STATUS_PAGE_HIDDEN": settings.status_page_hidden,
     }
     if key == "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS":
         # Safe addresses are configuration (a simulator's or a team's inbox), not anybody's

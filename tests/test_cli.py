@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from flask.cli import ScriptInfo
 
 from flask_dm_email import DMEmail
+from flask_dm_email.config_keys import KEYS
 
 from .conftest import KEY, TEMPLATE_ID, TOKEN
 
@@ -52,6 +54,18 @@ def test_config_shows_settings_and_sources_without_secrets() -> None:
     assert "'example.com': 'success@simulator.amazonses.com'" in out
     assert "DM_NOTIFY_TIMEOUT" in out and "[default]" in out
     assert KEY[-36:] not in out and TOKEN not in out
+
+
+@pytest.mark.parametrize("stage", ["development", "staging"])
+def test_config_shows_a_value_for_every_key(stage: str) -> None:
+    """A new user reads every line: none is blank (or "None")."""
+    live = {"DM_NOTIFY_KEY": KEY, "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {}, "DM_EMAIL_LIMITER_URL": "memory"}
+    result = run(factory_for(DM_ENVIRONMENT=stage, DM_NOTIFY_CALLBACKS_ENABLED=False, **live), "config")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("DM_")}
+    for key in KEYS:
+        value = rows[key].split(None, 1)[1].rsplit("[", 1)[0].strip()
+        assert value and value != "None", rows[key]
 
 
 def test_config_lists_every_problem_and_exits_non_zero() -> None:
