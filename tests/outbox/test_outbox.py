@@ -198,7 +198,8 @@ class TestDelivery:
             statuses = {outbox(app).get(r.id)["status"] for r in rows}
             assert states.FAILED not in statuses
             assert DMEmail.outbox.drain() == 0  # paused: nothing is claimed
-        assert alerts == [{"kind": "paused", "details": {"status_code": 403, "error_class": "AuthError"}}]
+        paused = {"status_code": 403, "error_class": "AuthError", "suppressed": 0}
+        assert alerts == [{"kind": "paused", "details": paused}]
 
 
 class TestReceipts:
