@@ -1,9 +1,13 @@
-"""The three apps bench_callbacks.py serves with gunicorn.
+"""The apps bench_callbacks.py serves with gunicorn.
 
 ``bare``: a plain Flask endpoint that parses the JSON and answers ``{"status": "ok"}``;
-``receipt``: the flask-dm-email callback blueprint taking ``delivered`` receipts;
+``receipt``: the flask-dm-email callback blueprint taking ``delivered`` receipts, in an
+app without an outbox or a database (what the blueprint itself costs);
 ``deactivate``: the blueprint taking ``permanent-failure`` receipts, with the example
-app's ``user_deactivator``, which deactivates users in SQLite and writes an audit row.
+app's ``user_deactivator``, which deactivates users in SQLite and writes an audit row
+(SQLite set up as the outbox sets up its own: WAL, ``synchronous=NORMAL``);
+``outbox``: ``receipt`` with an outbox in a SQLite file (``BENCH_OUTBOX_URL``), which
+looks up the row each receipt is about.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from typing import Any
 
 from flask import Flask, request
+from sqlalchemy import event, text
 
 from example_app.hooks import deactivate_user
 from example_app.models import User, db
@@ -38,21 +43,36 @@ def create_app(mode: str) -> Flask:
     app.config.update(
         DM_ENVIRONMENT="test",
         DM_NOTIFY_CALLBACK_TOKEN=TOKEN,
-        SQLALCHEMY_DATABASE_URI=os.environ.get("BENCH_DATABASE_URL", "sqlite://"),
+        DM_EMAIL_OUTBOX_URL=os.environ.get("BENCH_OUTBOX_URL", "sqlite://") if mode == "outbox" else "off",
     )
     dm_email = DMEmail(app)
-    db.init_app(app)
     if mode == "deactivate":
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ.get("BENCH_DATABASE_URL", "sqlite://")
+        db.init_app(app)
+        with app.app_context():
+            event.listen(db.engine, "connect", _as_the_outbox_runs_sqlite)
         # The example app's own hook: one transaction, idempotent.
         dm_email.user_deactivator(deactivate_user)
-
     return app
 
 
-def create_database(url: str, users: int) -> None:
+def _as_the_outbox_runs_sqlite(connection: Any, _record: Any) -> None:
+    # WAL (kept in the file by create_database) with synchronous=NORMAL: a commit survives
+    # the process crashing, and costs no fsync of its own (flask_dm_email/outbox/database.py).
+    connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def create_database(url: str, users: int, outbox_url: str | None = None) -> None:
+    """The users (c) deactivates, and the outbox's tables for (d)."""
     os.environ["BENCH_DATABASE_URL"] = url
     app = create_app("deactivate")
     with app.app_context():
         db.create_all()
         db.session.add_all(User(name=f"User {i}", email_address=f"user{i}@example.gov.uk") for i in range(users))
         db.session.commit()
+        # Two workers write here: in WAL mode readers do not wait for the writer.
+        db.session.execute(text("PRAGMA journal_mode=WAL"))
+    if outbox_url:
+        os.environ["BENCH_OUTBOX_URL"] = outbox_url
+        app = create_app("outbox")
+        app.extensions["dm_email"].outbox.store.create_tables()
