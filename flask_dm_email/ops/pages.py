@@ -5,7 +5,7 @@ JavaScript; no address appears in any page (only its hash).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,9 +83,14 @@ def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
 
 
 def index_page(search: Search, status: int = 200, action_error: str | None = None) -> tuple[str, int]:
-    """The summary, the search form and one page of the list."""
+    """The summary (on the first page of all emails), the search form and one page of
+    the list."""
     outbox = store()
-    rows, total = ([], 0) if search.errors else find_page(outbox, search)
+    summary = None if search.filtered or search.page > 1 or search.errors else summarise(get_state(), outbox)
+    rows: Sequence[Any] = []
+    total = 0
+    if not search.errors:
+        rows, total = find_page(outbox, search, summary.total if summary else None)
     pages = max(1, -(-total // PER_PAGE))
     if not search.errors and search.page > pages:
         search.errors["page"] = f"There is no page {search.page:,}: this search has {pages:,} page(s)."
@@ -94,7 +99,7 @@ def index_page(search: Search, status: int = 200, action_error: str | None = Non
     if action_error:
         errors["action"] = action_error
     return render(
-        "index.html", status if not search.errors else 400, summary=summarise(get_state(), outbox), search=search,
+        "index.html", status if not search.errors else 400, summary=summary, search=search,
         rows=rows, total=total, pages=pages, first=(search.page - 1) * PER_PAGE + 1,
         last=(search.page - 1) * PER_PAGE + len(rows), errors=errors,
     )

@@ -106,7 +106,12 @@ def read_search(args: Mapping[str, str], *, form: bool = False) -> Search:
 
 
 def _where(query: Select[Any], store: Store, search: Search) -> Select[Any]:
-    query = query.where(C.service_id == store.service_id)
+    service: Any = C.service_id
+    if search.reference or search.link or search.to_hashes:
+        # A few rows match: find them by that criterion's index. Written plainly, SQLite
+        # (no statistics) would rather walk this service's rows in created_at order.
+        service = func.coalesce(C.service_id, "")
+    query = query.where(service == store.service_id)
     if search.reference:
         # The caller's reference, the one Notify got (what Notify's dashboard shows), or the row id.
         query = query.where(or_(C.reference == search.reference, C.notify_reference == search.reference,
@@ -123,8 +128,9 @@ def _where(query: Select[Any], store: Store, search: Search) -> Select[Any]:
     return query
 
 
-def find_page(store: Store, search: Search) -> tuple[Sequence[RowMapping], int]:
-    """One page of matching rows, newest first, and how many match in all."""
+def find_page(store: Store, search: Search, total: int | None = None) -> tuple[Sequence[RowMapping], int]:
+    """One page of matching rows, newest first, and how many match in all (counted
+    unless ``total`` is known)."""
     rows_query = (
         _where(select(*LIST_COLUMNS), store, search)
         .order_by(C.created_at.desc(), C.id.desc())
@@ -132,6 +138,7 @@ def find_page(store: Store, search: Search) -> tuple[Sequence[RowMapping], int]:
         .offset((search.page - 1) * PER_PAGE)
     )
     with store.db.connect() as conn:
-        total = int(conn.execute(_where(select(func.count()).select_from(outbox), store, search)).scalar_one())
+        if total is None:
+            total = int(conn.execute(_where(select(func.count()).select_from(outbox), store, search)).scalar_one())
         rows = conn.execute(rows_query).mappings().all()
     return rows, total

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..outbox import states
 from ..outbox.store import Store
-from ..outbox.tables import event
+from ..outbox.tables import event, outbox
 from ..state import DMEmailState
 
 #: How many of the latest emails Notify finished the rates are over.
@@ -53,6 +53,23 @@ def _paused_reason(store: Store) -> str | None:
         ).scalar()
 
 
+def _complaints(store: Store) -> int:
+    """How many of the latest :data:`RECENT` emails Notify finished drew a complaint (the
+    callbacks record each as a ``complaint`` event on its row)."""
+    recent = (
+        select(outbox.c.id)
+        .where(outbox.c.service_id == store.service_id, outbox.c.status.in_(states.NOTIFY_OUTCOMES))
+        .order_by(outbox.c.final_at.desc())
+        .limit(RECENT)
+        .subquery()
+    )
+    with store.db.connect() as conn:
+        return int(conn.execute(
+            select(func.count(func.distinct(event.c.outbox_id)))
+            .where(event.c.type == "complaint", event.c.outbox_id.in_(select(recent.c.id)))
+        ).scalar_one())
+
+
 def summarise(state: DMEmailState, store: Store) -> Summary:
     """The numbers at the top of the page (a handful of aggregate queries)."""
     counts = store.counts()
@@ -64,6 +81,7 @@ def summarise(state: DMEmailState, store: Store) -> Summary:
         Rate("Permanent failure", outcomes.get(states.PERMANENT_FAILURE, 0), finished),
         Rate("Temporary failure", outcomes.get(states.TEMPORARY_FAILURE, 0), finished),
         Rate("Technical failure", outcomes.get(states.TECHNICAL_FAILURE, 0), finished),
+        Rate("Complaint", _complaints(store) if finished else 0, finished),
     ]
     pacer = state.pacer
     return Summary(

@@ -52,6 +52,8 @@ class Store(StoreReads):
     def create_tables(self) -> None:
         """Create the tables if they do not exist, and record their version."""
         metadata.create_all(self.db.engine)
+        for index in outbox.indexes:  # an outbox made by an earlier version gets the newer indexes
+            index.create(self.db.engine, checkfirst=True)
         with self.db.begin() as conn:
             self._upsert_meta(conn, _VERSION, str(SCHEMA_VERSION))
 

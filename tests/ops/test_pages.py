@@ -15,6 +15,7 @@ from flask_dm_email import DMEmail, queue_email
 from flask_dm_email.hashing import hash_string
 from flask_dm_email.testing import serve_app
 
+from ..conftest import TOKEN
 from .conftest import ALEX, KIM, delivered_and_failed, post_action
 
 PRIVATE = ("@gov.uk", "alex.delivered", "kim.failed", "Alex")
@@ -29,9 +30,15 @@ def no_address_in(*pages: str) -> None:
 def test_the_page_lists_a_delivered_and_a_failed_email_and_their_timelines_without_an_address(
     page_app: Callable[..., Flask], sim: Any
 ) -> None:
-    app = page_app()
+    app = page_app(DM_NOTIFY_CALLBACK_TOKEN=TOKEN)
     good, bad = delivered_and_failed(app, sim)
+    with app.app_context():
+        notify_id = DMEmail.outbox.get(good).notify_id  # type: ignore[union-attr]
     with serve_app(app) as url:
+        # The recipient marks the delivered email as spam: Notify calls back with a complaint.
+        sim.set_callbacks(complaint=(f"{url}/callbacks/notify/complaints", TOKEN))
+        sim.trigger_complaint(notify_id)
+        sim.wait_for_callbacks(1, kind="complaint")
         index = requests.get(f"{url}/_dm_email/", timeout=10)
         good_page = requests.get(f"{url}/_dm_email/emails/{good}", timeout=10)
         bad_page = requests.get(f"{url}/_dm_email/emails/{bad}", timeout=10)
@@ -41,7 +48,8 @@ def test_the_page_lists_a_delivered_and_a_failed_email_and_their_timelines_witho
     assert 'id="count-notify-delivered">1<' in page and 'id="count-failed-send-to-notify">1<' in page
     assert "Showing 1 to 2 of 2 emails" in page
     assert "<td>Delivered</td><td class=\"number\">1</td><td class=\"number\">100.0%</td>" in page
-    assert "not recorded" in page  # complaints are not in the outbox's tables
+    assert "<td>Complaint</td><td class=\"number\">1</td><td class=\"number\">100.0%</td>" in page
+    assert ">complaint<" in good_page.text
     # The timelines, oldest event first; the hashed address, never the address.
     assert good_page.text.index(">queued<") < good_page.text.index(">sent<") < good_page.text.index(">poll<")
     assert hash_string(ALEX) in good_page.text and "user:7" in good_page.text
