@@ -318,6 +318,10 @@ def test_the_docs_show_the_commands_a_newcomer_runs() -> None:
     assert {c.path for c in COMMANDS} >= {"README.md", "docs/example.rst", "docs/outbox.rst", "docs/simulator.rst"}
 
 
+#: The distribution of each tool a tox env may run that the dev extra does not install.
+TOOLS_NOT_INSTALLED_HERE = {"sphinx-build": "sphinx"}
+
+
 def test_every_tox_env_can_run() -> None:
     """Each env's extras exist, and its commands come from what it installs."""
     config, extras = tox_ini(), set(project_extras())
@@ -331,10 +335,15 @@ def test_every_tox_env_can_run() -> None:
         available = installed_by(frozenset() if env.get("skip_install") == "true" else wanted, deps)
         if env.get("skip_install") == "true":
             available = available - {PROJECT} | {canonicalize_name(Requirement(d).name) for d in deps}
+        # What the env declares, for a tool whose extra is not installed in this venv (CI
+        # runs the tests with the dev extra only, and installs docs afterwards).
+        declared = {canonicalize_name(r.name) for r in project_requirements(wanted)}
+        declared |= {canonicalize_name(Requirement(d).name) for d in deps}
         for line in _lines(env.get("commands", config["testenv"]["commands"])):
             tool = line.split()[0]
+            owner = script_owners().get(tool) or TOOLS_NOT_INSTALLED_HERE.get(tool)
             problem = f"tox.ini [{section}]: {tool!r} is installed by none of its extras or deps"
-            assert script_owners().get(tool) in available, problem
+            assert owner in available or owner in declared, problem
 
 
 def _problems_in(text: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
