@@ -219,6 +219,9 @@ def _register_outbox_commands() -> None:
     from .outbox.reports_cli import report_cli
 
     dm_email_cli.add_command(report_cli)
+    from .outbox.bulk_cli import bulk_cli
+
+    dm_email_cli.add_command(bulk_cli)
 
 
 _register_outbox_commands()

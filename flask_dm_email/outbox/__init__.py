@@ -7,19 +7,24 @@ them; :class:`~flask_dm_email.outbox.worker.Worker` delivers them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import MetaData
 
 from ..errors import EmailConfigError, OutboxStateError
 from ..state import get_state
-from . import states
+from . import bulk, states
+from .bulk import BatchResult, BatchStatus
+from .bulk_csv import DEFAULT_EMAIL_COLUMN, BulkInputError, BulkRow, read_csv
 from .enqueue import link_key, notify_reference, queue_email
 from .records import QueuedEmail, status_changed
 from .runtime import OutboxRuntime
 from .tables import metadata
 
-__all__ = ["Outbox", "QueuedEmail", "queue_email", "states"]
+__all__ = [
+    "BatchResult", "BatchStatus", "BulkInputError", "Outbox", "QueuedEmail", "queue_email", "read_csv", "states",
+]
 
 
 def _runtime() -> OutboxRuntime:
@@ -67,6 +72,62 @@ class Outbox:
         if batch is not None:
             criteria["batch_id"] = batch
         return [QueuedEmail.from_row(row) for row in _runtime().store.find(limit=limit, **criteria)]
+
+    def enqueue_many(
+        self, rows: Iterable[Mapping[str, Any] | BulkRow], *, template: str, batch: str,
+        email_column: str = DEFAULT_EMAIL_COLUMN, dry_run: bool = False,
+        progress: Callable[[BatchResult], None] | None = None,
+    ) -> BatchResult:
+        """Queue one email per row, as the named batch, at priority ``bulk``.
+
+        ``rows`` is any iterable, read once and never held whole: mappings shaped like a
+        CSV line (``{"email_address": ..., <placeholder>: ...}``, the other columns being
+        the personalisation), or :func:`~flask_dm_email.outbox.bulk_csv.read_csv`. Every
+        row gets :func:`queue_email`'s checks (and, when Notify can be asked, the template's
+        placeholders are matched with the columns); an invalid row is skipped and
+        reported by its line (a CSV header is line 1, so the first mapping is line 2).
+        Rows are written a thousand to a transaction, and a recipient the batch already
+        has is left alone: run a batch again after a crash and nothing is added twice.
+
+        :param batch: the batch's name (``flask dm-email bulk status NAME``).
+        :param email_column: the column that holds the addresses.
+        :param dry_run: check every row and count, queue nothing.
+        :param progress: called with the counts so far after every thousand rows.
+        :raises ~flask_dm_email.outbox.bulk_csv.BulkInputError: the input as a whole
+            cannot be used (columns, template, batch name, a cancelled batch, an unreadable
+            file); rows already committed by then stay queued.
+        """
+        from flask import current_app
+
+        runtime = _runtime()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return bulk.enqueue_many(app, get_state(app), runtime, rows, template=template, batch=batch,
+                                 email_column=email_column, dry_run=dry_run, progress=progress)
+
+    def batch(self, name: str) -> BatchStatus | None:
+        """A batch's counts by status, its sending rate and ETA; None for no such batch."""
+        return bulk.batch_status(_runtime(), name)
+
+    def cancel_batch(self, name: str) -> int:
+        """Cancel a batch: its emails not yet with Notify, and any a send still running
+        would add (emails in flight finish); how many were cancelled."""
+        from flask import current_app
+
+        return bulk.cancel_batch(current_app._get_current_object(), _runtime(), name)  # type: ignore[attr-defined]
+
+    def retry_batch(self, name: str, rows: Iterable[Mapping[str, Any] | BulkRow] | None = None, *,
+                    email_column: str = DEFAULT_EMAIL_COLUMN) -> int:
+        """Queue a batch's ``failed-send-to-notify`` emails again, each as a new
+        generation (as :meth:`retry` does for one); how many.
+
+        A failed email's personalisation was cleared when it failed: for a template with
+        placeholders, give the batch's ``rows`` again (e.g. the same CSV file) and each
+        failed email gets its own row's values back.
+        """
+        from flask import current_app
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return bulk.retry_failed(app, get_state(app), _runtime(), name, rows, email_column=email_column)
 
     def counts(self) -> dict[str, int]:
         """``{status: number of rows}`` for every status that has rows."""

@@ -125,3 +125,18 @@ limit = Table(
     Column("day", String(10), nullable=False),
     Column("day_count", Integer, nullable=False, default=0),
 )
+
+#: A named bulk batch (``enqueue_many(..., batch=name)``): its rows carry the name in
+#: ``dm_email_outbox.batch_id``. ``invalid`` counts the rows the latest run skipped.
+batch = Table(
+    "dm_email_batch",
+    metadata,
+    Column("service_id", String(36), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("template_id", String(36), nullable=False),
+    Column("template_name", String(200)),
+    Column("invalid", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("cancelled_at", Float),
+)

@@ -1,0 +1,287 @@
+"""The SQL of bulk batches: a thousand rows in one statement, and whole-batch cancels
+and retries.
+
+Rows travel as one JSON parameter that the database unpacks (``json_each`` on SQLite,
+``json_to_recordset`` on PostgreSQL), so each chunk is a single short
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` whose text never changes: the database
+and the driver parse it once, however many rows it carries. The conflict on
+(batch_id, batch_key) is what makes running a batch again add nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Float,
+    FromClause,
+    RowMapping,
+    String,
+    Text,
+    bindparam,
+    cast,
+    column,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from . import states
+from .bulk_csv import BulkInputError
+from .store import Store
+from .tables import batch, event, outbox
+
+C = outbox.c
+B = batch.c
+
+#: The outbox columns that differ from row to row in a batch (the rest are the batch's).
+ROW_FIELDS: Mapping[str, Any] = {
+    "id": String, "to_address": Text, "personalisation": JSON, "to_hash": String, "redirected": Boolean,
+    "reference": String, "notify_reference": String, "batch_key": String,
+}
+
+
+class BatchCancelled(BulkInputError):
+    """The batch was cancelled while (or before) its rows were being queued."""
+
+
+class BatchStore:
+    """Bulk batches in one outbox database, for one Notify service."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+        self._row_insert: Any = None
+
+    # -- JSON parameters -------------------------------------------------------------
+
+    def _records(self, name: str, fields: Mapping[str, Any]) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
+        """A JSON array of objects in parameter ``name``, as rows with ``fields``."""
+        if self.db.dialect == "postgresql":
+            records = func.json_to_recordset(cast(bindparam(name, type_=Text), postgresql.JSON)).table_valued(
+                *(column(field, postgresql.JSON if kind is JSON else kind) for field, kind in fields.items())
+            ).render_derived(with_types=True)
+            return records, {field: records.c[field] for field in fields}
+        each = func.json_each(bindparam(name, type_=Text)).table_valued("value")
+        return each, {field: func.json_extract(each.c.value, f"$.{field}") for field in fields}
+
+    def _insert_ignore(self) -> Any:
+        if self.db.dialect == "postgresql":
+            return postgresql.insert(outbox)
+        if self.db.dialect == "sqlite":
+            return sqlite.insert(outbox)
+        raise BulkInputError(f"Bulk sends need SQLite or PostgreSQL, not {self.db.dialect}.")
+
+    def _rows_statement(self) -> Any:
+        if self._row_insert is None:
+            records, fields = self._records("rows", ROW_FIELDS)
+            now = self.db.now()
+            shared: dict[str, Any] = {
+                "service_id": bindparam("service_id"), "status": literal(states.QUEUED),
+                "priority": bindparam("priority"),
+                "template_id": bindparam("template_id"), "template_name": bindparam("template_name", type_=String),
+                "generation": literal(1), "batch_id": bindparam("batch_id"), "attempts": literal(0),
+                "maybe_sent": false(), "next_attempt_at": now,
+                "abandon_after": now + bindparam("abandon", type_=Float), "created_at": now, "updated_at": now,
+            }
+            chosen = select(*fields.values(), *shared.values()).select_from(records)
+            # SQLite reads "FROM json_each(?) ON CONFLICT" ambiguously without a WHERE.
+            chosen = chosen.where(true())
+            self._row_insert = (
+                self._insert_ignore().from_select([*fields, *shared], chosen).on_conflict_do_nothing()
+                .returning(C.id)
+            )
+        return self._row_insert
+
+    def _add_events(self, conn: Connection, row_ids: Sequence[str], kind: str, status: str) -> None:
+        if not row_ids:
+            return
+        records, fields = self._records("ids", {"id": String})
+        conn.execute(
+            insert(event).from_select(
+                ["outbox_id", "type", "status", "at"],
+                select(fields["id"], literal(kind), literal(status), self.db.now()).select_from(records),
+            ),
+            {"ids": json.dumps([{"id": row_id} for row_id in row_ids])},
+        )
+
+    # -- the batch's own row -----------------------------------------------------------
+
+    def _where(self, name: str) -> ColumnElement[bool]:
+        return (B.service_id == self.store.service_id) & (B.name == name)
+
+    def get(self, name: str) -> RowMapping | None:
+        with self.db.connect() as conn:
+            return conn.execute(select(batch).where(self._where(name))).mappings().first()
+
+    def names(self, limit: int = 10) -> list[str]:
+        """The newest batches' names."""
+        with self.db.connect() as conn:
+            return list(conn.execute(
+                select(B.name).where(B.service_id == self.store.service_id).order_by(B.created_at.desc()).limit(limit)
+            ).scalars())
+
+    def start(self, name: str, template_id: str, template_name: str | None) -> float:
+        """Record the batch (or find it from an earlier run); the database's time now,
+        which tells this run's rows from earlier runs'.
+
+        :raises BulkInputError: the batch exists with another template, or was cancelled.
+        """
+        with self.db.begin() as conn:
+            now = float(conn.execute(select(self.db.now())).scalar_one())
+            found = conn.execute(select(batch).where(self._where(name)).with_for_update()).mappings().first()
+            if found is None:
+                conn.execute(insert(batch).values(
+                    service_id=self.store.service_id, name=name, template_id=template_id,
+                    template_name=template_name, invalid=0, created_at=now, updated_at=now,
+                ))
+                return now
+        if found["cancelled_at"] is not None:
+            raise BatchCancelled(f"Batch {name!r} was cancelled, so nothing more is queued in it. "
+                                 "Use a new batch name to send again.")
+        if found["template_id"] != template_id:
+            raise BulkInputError(
+                f"Batch {name!r} was started with template {found['template_name'] or found['template_id']!r}, "
+                "not this one. Run it again with that template, or use a new batch name."
+            )
+        return now
+
+    def finish(self, name: str, invalid: int) -> None:
+        with self.db.begin() as conn:
+            conn.execute(update(batch).where(self._where(name)).values(invalid=invalid, updated_at=self.db.now()))
+
+    # -- queueing ----------------------------------------------------------------------
+
+    def insert_rows(self, name: str, rows: Sequence[Mapping[str, Any]], *, template_id: str,
+                    template_name: str | None, priority: int, abandon_after: float, run_started: float,
+                    ) -> tuple[set[str], set[str]]:
+        """Queue ``rows`` (one transaction): ``(ids inserted, batch keys this run had
+        already queued)``. A row whose key is taken is left as it is.
+
+        :raises BatchCancelled: the batch was cancelled meanwhile (nothing of this chunk is queued).
+        """
+        with self.db.begin() as conn:
+            # Locks the batch row on PostgreSQL, so a cancel waits for this chunk or this
+            # chunk sees the cancel: no row is queued after a cancel.
+            cancelled = conn.execute(select(B.cancelled_at).where(self._where(name)).with_for_update()).scalar()
+            if cancelled is not None:
+                raise BatchCancelled(f"Batch {name!r} was cancelled while it was being queued; the rest of "
+                                     "the rows were not queued.")
+            inserted = set(conn.execute(self._rows_statement(), {
+                "rows": json.dumps(list(rows)), "service_id": self.store.service_id, "priority": priority,
+                "template_id": template_id, "template_name": template_name, "batch_id": name,
+                "abandon": abandon_after,
+            }).scalars())
+            self._add_events(conn, [row["id"] for row in rows if row["id"] in inserted], "queued", states.QUEUED)
+            taken = [row["batch_key"] for row in rows if row["id"] not in inserted]
+            return inserted, self._keys_since(conn, name, taken, run_started)
+
+    def _keys_since(self, conn: Connection, name: str, keys: Sequence[str], since: float) -> set[str]:
+        """Which of ``keys`` were queued in this batch at or after ``since``."""
+        if not keys:
+            return set()
+        records, fields = self._records("keys", {"key": String})
+        return set(conn.execute(
+            select(C.batch_key).where(
+                C.batch_id == name, C.batch_key.in_(select(fields["key"]).select_from(records)),
+                C.created_at >= since,
+            ),
+            {"keys": json.dumps([{"key": key} for key in keys])},
+        ).scalars())
+
+    def rows(self, row_ids: Sequence[str]) -> list[RowMapping]:
+        """The rows with these ids (for ``email_queued``)."""
+        records, fields = self._records("ids", {"id": String})
+        with self.db.connect() as conn:
+            return list(conn.execute(
+                select(outbox).where(C.id.in_(select(fields["id"]).select_from(records))),
+                {"ids": json.dumps([{"id": row_id} for row_id in row_ids])},
+            ).mappings())
+
+    def existing_keys(self, name: str, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` the batch has queued already (for a dry run)."""
+        keys = list(keys)
+        if not keys:
+            return set()
+        with self.db.connect() as conn:
+            return self._keys_since(conn, name, keys, float("-inf"))
+
+    # -- the batch as a whole ------------------------------------------------------------
+
+    def counts(self, name: str) -> dict[str, int]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(C.status, func.count()).where(C.service_id == self.store.service_id, C.batch_id == name)
+                .group_by(C.status)
+            ).all()
+        return {status: int(count) for status, count in rows}
+
+    def sent_since(self, name: str, seconds: float) -> int:
+        """Rows of the batch Notify accepted in the last ``seconds``."""
+        with self.db.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).where(C.service_id == self.store.service_id, C.batch_id == name,
+                                           C.sent_at >= self.db.now() - seconds)
+            ).scalar_one())
+
+    def cancel(self, name: str) -> list[str]:
+        """Cancel the batch: every row not yet with Notify, and any row a running send
+        would still add. Rows in flight finish. The ids cancelled."""
+        with self.db.begin() as conn:
+            now = self.db.now()
+            conn.execute(update(batch).where(self._where(name), B.cancelled_at.is_(None))
+                         .values(cancelled_at=now, updated_at=now))
+            ids = list(conn.execute(
+                update(outbox)
+                .where(C.service_id == self.store.service_id, C.batch_id == name,
+                       C.status.in_(states.CANCELLABLE))
+                .values(status=states.CANCELLED, final_at=now, updated_at=now, claim_token=None,
+                        lease_expires_at=None)
+                .returning(C.id)
+            ).scalars())
+            self._add_events(conn, ids, "cancelled", states.CANCELLED)
+        return ids
+
+    def retry_failed(self, name: str, abandon_after: float,
+                     personalisation: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
+        """Queue the batch's ``failed-send-to-notify`` rows again, each as a new generation
+        with its own notify reference (rows whose address was purged stay failed).
+
+        :param personalisation: ``[{"batch_key": ..., "personalisation": {...}}]``: only
+            these rows, with their personalisation given back (it is cleared when a row
+            fails). None: every failed row, as it is.
+        """
+        with self.db.begin() as conn:
+            now = self.db.now()
+            generation = C.generation + 1
+            values: dict[str, Any] = {
+                "status": states.QUEUED, "generation": generation, "attempts": 0, "maybe_sent": False,
+                "settles_at": None, "final_at": None, "last_error_class": None, "last_status_code": None,
+                "next_attempt_at": now, "abandon_after": now + abandon_after, "updated_at": now,
+                "notify_reference": C.reference + "-" + C.id + "-" + cast(generation, String),
+            }
+            statement = update(outbox).where(
+                C.service_id == self.store.service_id, C.batch_id == name, C.status == states.FAILED,
+                C.to_address.is_not(None),
+            )
+            params: dict[str, Any] = {}
+            if personalisation is not None:
+                records, fields = self._records("rows", {"batch_key": String, "personalisation": JSON})
+                statement = statement.where(C.batch_key == fields["batch_key"])
+                values["personalisation"] = fields["personalisation"]
+                params["rows"] = json.dumps(list(personalisation))
+                del records  # in the UPDATE's FROM through the columns above
+            ids = list(conn.execute(statement.values(**values).returning(C.id), params).scalars())
+            self._add_events(conn, ids, "operator-retry", states.QUEUED)
+        return ids
