@@ -22,7 +22,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from flask_dm_email import DMEmail
-from flask_dm_email.config import read_raw_settings
+from flask_dm_email.config import Stage, read_raw_settings
 
 from . import embedded
 from .embedded import RESET_TEMPLATE_ID, WELCOME_TEMPLATE_ID
@@ -79,6 +79,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for key, value in EXAMPLE_DEFAULTS.items():
         if key not in raw.values:
             app.config[key] = value
+    # On development, /_dm_email/ shows the outbox: your sign-up emails and their timelines.
+    if raw.stage is Stage.DEVELOPMENT and "DM_EMAIL_STATUS_PAGE" not in raw.values:
+        app.config["DM_EMAIL_STATUS_PAGE"] = True
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_url(app))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)

@@ -62,8 +62,11 @@ def csrf_failed(error: CSRFError) -> tuple[str, int]:
 
 @bp.app_context_processor
 def template_globals() -> dict[str, Any]:
-    """The simulator's inbox (None when talking to Notify)."""
-    return {"inbox_url": current_app.config.get("EXAMPLE_INBOX_URL")}
+    """The simulator's inbox (None when talking to Notify), and the email status page
+    when it is on."""
+    status_page = "dm_email_ops" in current_app.blueprints
+    return {"inbox_url": current_app.config.get("EXAMPLE_INBOX_URL"),
+            "status_page_url": url_for("dm_email_ops.index") if status_page else None}
 
 
 @bp.get("/")
