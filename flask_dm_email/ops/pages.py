@@ -14,11 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..outbox import states
 from ..outbox.records import QueuedEmail
+from ..outbox.runtime import OutboxRuntime
 from ..outbox.store import Store
 from ..state import get_state
 from . import csrf
 from .search import PER_PAGE, Search, find_page, read_search
-from .summary import age_text, summarise
+from .summary import age_text, recent_batches, summarise
 
 #: What a finished action says on the page it returns to (``?done=``).
 DONE = {
@@ -61,6 +62,11 @@ class Unavailable(Exception):
 
 def store() -> Store:
     """The current app's outbox store, or :class:`Unavailable` saying how to get one."""
+    return runtime().store
+
+
+def runtime() -> OutboxRuntime:
+    """The current app's outbox, or :class:`Unavailable` saying how to get one."""
     state = get_state()
     if state.outbox is None:
         raise Unavailable(
@@ -68,7 +74,7 @@ def store() -> Store:
             f"The status page shows the outbox, and there is none on {state.settings.stage.value}: set "
             "DM_EMAIL_OUTBOX_URL to 'sqlalchemy' or a database URL.", 404,
         )
-    return state.outbox.store
+    return state.outbox
 
 
 def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -86,7 +92,7 @@ def index_page(search: Search, status: int = 200, action_error: str | None = Non
     """The summary (on the first page of all emails), the search form and one page of
     the list."""
     outbox = store()
-    summary = None if search.filtered or search.page > 1 or search.errors else summarise(get_state(), outbox)
+    summary = None if search.filtered or search.page > 1 or search.errors else summarise(get_state(), runtime())
     rows: Sequence[Any] = []
     total = 0
     if not search.errors:
@@ -139,6 +145,10 @@ def register_pages(blueprint: Blueprint) -> None:
         if found.errors:
             return index_page(found)
         return redirect(url_for("dm_email_ops.index", **found.query_args()), 303)
+
+    @blueprint.get("/batches")
+    def batches() -> tuple[str, int]:
+        return render("batches.html", batches=recent_batches(runtime()), errors={})
 
     @blueprint.get("/emails/<email_id>")
     def email(email_id: str) -> tuple[str, int]:

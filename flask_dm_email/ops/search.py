@@ -34,6 +34,7 @@ class Search:
     status: str = ""
     template: str = ""
     link: str = ""
+    batch: str = ""
     page: int = 1
     errors: dict[str, str] = field(default_factory=dict)
     #: The hashes the typed address is searched by (never the address itself).
@@ -41,13 +42,13 @@ class Search:
 
     @property
     def filtered(self) -> bool:
-        return any((self.reference, self.status, self.template, self.link, self.to_hashes))
+        return any((self.reference, self.status, self.template, self.link, self.batch, self.to_hashes))
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
         """The query string for this search: an address only as its hash."""
         args: dict[str, Any] = {
             "reference": self.reference, "status": self.status, "template": self.template, "link": self.link,
-            "to_hash": ",".join(self.to_hashes), "page": self.page,
+            "batch": self.batch, "to_hash": ",".join(self.to_hashes), "page": self.page,
         }
         args.update(changes)
         return {name: value for name, value in args.items() if value not in ("", None, 1)}
@@ -69,7 +70,7 @@ def read_search(args: Mapping[str, str], *, form: bool = False) -> Search:
     string may not (it lands in access logs and browser history): it carries the hash.
     """
     search = Search()
-    for name, limit in (("reference", 1000), ("template", 200), ("link", 310)):
+    for name, limit in (("reference", 1000), ("template", 200), ("link", 310), ("batch", 200)):
         value, problem = _one_line(args, name, limit)
         setattr(search, name, value)
         if problem:
@@ -123,6 +124,8 @@ def _where(query: Select[Any], store: Store, search: Search) -> Select[Any]:
     if search.link:
         link_type, link_id = search.link.split(":", 1)
         query = query.where(C.link_type == link_type, C.link_id == link_id)
+    if search.batch:
+        query = query.where(C.batch_id == search.batch)
     if search.to_hashes:
         query = query.where(C.to_hash.in_(search.to_hashes))
     return query

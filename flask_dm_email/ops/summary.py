@@ -9,12 +9,17 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..outbox import states
+from ..outbox.bulk import BatchStatus, batch_status
+from ..outbox.bulk_store import BatchStore
+from ..outbox.runtime import OutboxRuntime
 from ..outbox.store import Store
 from ..outbox.tables import event, outbox
 from ..state import DMEmailState
 
 #: How many of the latest emails Notify finished the rates are over.
 RECENT = 1000
+#: How many of the newest batches the pages show.
+BATCHES = 10
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class Summary:
     budget: dict[str, Any] | None
     outcomes: int
     rates: list[Rate]
+    #: The newest batches' names (their progress is on the batches page: counting a
+    #: 50,000-email batch by status costs as much as the rest of the summary).
+    batch_names: list[str]
 
 
 def _paused_reason(store: Store) -> str | None:
@@ -70,8 +78,15 @@ def _complaints(store: Store) -> int:
         ).scalar_one())
 
 
-def summarise(state: DMEmailState, store: Store) -> Summary:
+def recent_batches(runtime: OutboxRuntime) -> list[BatchStatus]:
+    """The newest batches, each with its counts, rate and ETA."""
+    found = (batch_status(runtime, name) for name in BatchStore(runtime.store).names(BATCHES))
+    return [status for status in found if status is not None]
+
+
+def summarise(state: DMEmailState, runtime: OutboxRuntime) -> Summary:
     """The numbers at the top of the page (a handful of aggregate queries)."""
+    store = runtime.store
     counts = store.counts()
     paused = store.paused()
     outcomes = store.recent_outcomes(RECENT)
@@ -94,6 +109,7 @@ def summarise(state: DMEmailState, store: Store) -> Summary:
         budget=None if pacer is None else pacer.report(),
         outcomes=finished,
         rates=rates,
+        batch_names=BatchStore(store).names(BATCHES),
     )
 
 

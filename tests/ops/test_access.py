@@ -42,7 +42,7 @@ def _team_only(request: Any) -> bool:
 
 
 def _every_page_and_action(url: str, email_id: str, **kwargs: Any) -> dict[str, int]:
-    pages = ["/", f"/emails/{email_id}", "/static/status.css", "/?status=queued"]
+    pages = ["/", f"/emails/{email_id}", "/static/status.css", "/?status=queued", "/batches"]
     actions = ["/search", f"/emails/{email_id}/retry", f"/emails/{email_id}/cancel", "/pause", "/resume"]
     codes = {f"GET {p}": requests.get(f"{url}/_dm_email{p}", timeout=10, **kwargs).status_code for p in pages}
     codes.update({f"POST {a}": requests.post(f"{url}/_dm_email{a}", timeout=10, allow_redirects=False,

@@ -13,7 +13,7 @@ from flask_dm_email import DMEmail, queue_email
 from .conftest import KIM
 
 NEW = {"ix_dm_email_outbox_service_status", "ix_dm_email_outbox_service_created",
-       "ix_dm_email_outbox_service_final", "ix_dm_email_outbox_reference"}
+       "ix_dm_email_outbox_service_final"}
 
 
 def test_create_tables_adds_the_newer_indexes_to_an_existing_outbox(page_app: Callable[..., Flask]) -> None:

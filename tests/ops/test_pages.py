@@ -4,6 +4,7 @@ searched by its hash and never shown), bad input, and the actions behind CSRF to
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -141,3 +142,30 @@ def test_retry_cancel_pause_and_resume_through_the_forms(page_app: Callable[...,
         assert not DMEmail.outbox.paused
         assert DMEmail.outbox.get(bad).status == "queued"  # type: ignore[union-attr]
         assert DMEmail.outbox.get(waiting.id).status == "cancelled"  # type: ignore[union-attr]
+
+
+def test_batches_show_their_progress_and_list_their_emails(page_app: Callable[..., Flask], sim: Any) -> None:
+    app = page_app()
+    with app.app_context():
+        DMEmail.outbox.enqueue_many(
+            [{"email_address": f"reader-{n}@gov.uk", "name": f"Reader {n}"} for n in range(3)],
+            template="welcome", batch="autumn-newsletter",
+        )
+        DMEmail.outbox.enqueue_many([{"email_address": "late@gov.uk", "name": "Late"}], template="welcome",
+                                    batch="waiting-batch")
+        DMEmail.outbox.drain(timeout=20)
+        DMEmail.outbox.enqueue_many([{"email_address": "later@gov.uk", "name": "Later"}], template="welcome",
+                                    batch="waiting-batch")
+        queue_email(KIM, "welcome", {"name": "Kim"})  # not in a batch
+    with serve_app(app) as url:
+        index = requests.get(f"{url}/_dm_email/", timeout=10).text
+        progress = requests.get(f"{url}/_dm_email/batches", timeout=10).text
+        listed = requests.get(f"{url}/_dm_email/", params={"batch": "autumn-newsletter"}, timeout=10).text
+    assert 'href="/_dm_email/?batch=autumn-newsletter"' in index and 'href="/_dm_email/batches"' in index
+    rows = {name: progress[progress.index(f'id="batch-{name}"'):].split("</tr>")[0]
+            for name in ("autumn-newsletter", "waiting-batch")}
+    cells = re.findall(r'<td class="number">([^<]*)</td>', rows["autumn-newsletter"])
+    assert cells[:4] == ["3", "100%", "0", "0"] and "finished" in rows["autumn-newsletter"]
+    assert re.findall(r'<td class="number">([^<]*)</td>', rows["waiting-batch"])[:3] == ["2", "50%", "1"]
+    assert "Showing 1 to 3 of 3 emails" in listed and "batch autumn-newsletter" in listed
+    no_address_in(index, progress, listed)
