@@ -27,14 +27,16 @@ from urllib.parse import urlsplit
 
 from _common import Bench, make_app, median_ms, parse_args, simulator
 from flask import Flask
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from flask_dm_email.hashing import hash_string
 from flask_dm_email.outbox import states
 from flask_dm_email.outbox.tables import batch as batch_table
 from flask_dm_email.outbox.tables import event, outbox
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.services import POSTGRES_URL, postgres_schema  # the tests' PostgreSQL
+
 TARGET_MS = 200.0
 # A week of a service's email: mostly delivered, some on their way, a few failures.
 MIX = [(states.DELIVERED, 80), (states.SENT, 6), (states.NOTIFY_SENDING, 3), (states.PERMANENT_FAILURE, 4),
@@ -135,7 +137,7 @@ def measure(app: Flask, sample: dict[str, str], rows: int, times: int) -> list[t
         "search by batch (every email)": lambda: client.get("/_dm_email/?batch=bench-batch"),
         "search by link": lambda: client.get("/_dm_email/", query_string={"link": sample["link"]}),
         f"page {deep:,} of the list": lambda: client.get(f"/_dm_email/?page={deep}"),
-        "batches (one of 50,000 emails)": lambda: client.get("/_dm_email/batches"),
+        "batches (one batch of every email)": lambda: client.get("/_dm_email/batches"),
         "an email's page": lambda: client.get(f"/_dm_email/emails/{sample['id']}"),
         "events feed (100 after the middle)": lambda: client.get(f"/_dm_email/events.json?after={middle}&limit=100"),
     }
@@ -146,6 +148,7 @@ def measure(app: Flask, sample: dict[str, str], rows: int, times: int) -> list[t
 
 @contextmanager
 def database(kind: str, tmp: Path) -> Iterator[str | None]:
+    """A SQLite file, or a fresh schema in the tests' PostgreSQL (None if it is down)."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp / 'outbox.sqlite3'}"
         return
@@ -153,19 +156,11 @@ def database(kind: str, tmp: Path) -> Iterator[str | None]:
     try:
         socket.create_connection((parts.hostname, parts.port or 5432), timeout=1).close()
     except OSError:
-        print(f"PostgreSQL is not running on {parts.hostname}:{parts.port}: skipped")
+        print(f"PostgreSQL is not running on {parts.hostname}:{parts.port or 5432}: skipped")
         yield None
         return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def main() -> None:
