@@ -100,7 +100,7 @@ class CsvRows:
                 return
             except csv.Error as error:
                 raise BulkInputError(
-                    f"{self.name}: line {reader.line_num} cannot be read as CSV ({error}). A field with a "
+                    f"{self.name}: line {previous + 1} cannot be read as CSV ({error}). A field with a "
                     "comma, a quote or a line break must be in double quotes, with any quote inside it doubled."
                 ) from None
             start, previous = previous + 1, reader.line_num
