@@ -132,21 +132,20 @@ class BatchStore:
                 select(B.name).where(B.service_id == self.store.service_id).order_by(B.created_at.desc()).limit(limit)
             ).scalars())
 
-    def start(self, name: str, template_id: str, template_name: str | None) -> float:
-        """Record the batch (or find it from an earlier run); the database's time now,
-        which tells this run's rows from earlier runs'.
+    def start(self, name: str, template_id: str, template_name: str | None) -> None:
+        """Record the batch, or find it from an earlier run.
 
         :raises BulkInputError: the batch exists with another template, or was cancelled.
         """
         with self.db.begin() as conn:
-            now = float(conn.execute(select(self.db.now())).scalar_one())
             found = conn.execute(select(batch).where(self._where(name)).with_for_update()).mappings().first()
             if found is None:
+                now = self.db.now()
                 conn.execute(insert(batch).values(
                     service_id=self.store.service_id, name=name, template_id=template_id,
                     template_name=template_name, invalid=0, created_at=now, updated_at=now,
                 ))
-                return now
+                return
         if found["cancelled_at"] is not None:
             raise BatchCancelled(f"Batch {name!r} was cancelled, so nothing more is queued in it. "
                                  "Use a new batch name to send again.")
@@ -155,7 +154,6 @@ class BatchStore:
                 f"Batch {name!r} was started with template {found['template_name'] or found['template_id']!r}, "
                 "not this one. Run it again with that template, or use a new batch name."
             )
-        return now
 
     def finish(self, name: str, invalid: int) -> None:
         with self.db.begin() as conn:
@@ -164,10 +162,9 @@ class BatchStore:
     # -- queueing ----------------------------------------------------------------------
 
     def insert_rows(self, name: str, rows: Sequence[Mapping[str, Any]], *, template_id: str,
-                    template_name: str | None, priority: int, abandon_after: float, run_started: float,
-                    ) -> tuple[set[str], set[str]]:
-        """Queue ``rows`` (one transaction): ``(ids inserted, batch keys this run had
-        already queued)``. A row whose key is taken is left as it is.
+                    template_name: str | None, priority: int, abandon_after: float) -> set[str]:
+        """Queue ``rows`` (one transaction); the ids inserted. A row whose batch key is
+        taken is left as it is.
 
         :raises BatchCancelled: the batch was cancelled meanwhile (nothing of this chunk is queued).
         """
@@ -184,21 +181,7 @@ class BatchStore:
                 "abandon": abandon_after,
             }).scalars())
             self._add_events(conn, [row["id"] for row in rows if row["id"] in inserted], "queued", states.QUEUED)
-            taken = [row["batch_key"] for row in rows if row["id"] not in inserted]
-            return inserted, self._keys_since(conn, name, taken, run_started)
-
-    def _keys_since(self, conn: Connection, name: str, keys: Sequence[str], since: float) -> set[str]:
-        """Which of ``keys`` were queued in this batch at or after ``since``."""
-        if not keys:
-            return set()
-        records, fields = self._records("keys", {"key": String})
-        return set(conn.execute(
-            select(C.batch_key).where(
-                C.batch_id == name, C.batch_key.in_(select(fields["key"]).select_from(records)),
-                C.created_at >= since,
-            ),
-            {"keys": json.dumps([{"key": key} for key in keys])},
-        ).scalars())
+            return inserted
 
     def rows(self, row_ids: Sequence[str]) -> list[RowMapping]:
         """The rows with these ids (for ``email_queued``)."""
@@ -211,11 +194,15 @@ class BatchStore:
 
     def existing_keys(self, name: str, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` the batch has queued already (for a dry run)."""
-        keys = list(keys)
-        if not keys:
-            return set()
+        records, fields = self._records("keys", {"key": String})
         with self.db.connect() as conn:
-            return self._keys_since(conn, name, keys, float("-inf"))
+            return set(conn.execute(
+                select(C.batch_key).where(
+                    C.service_id == self.store.service_id, C.batch_id == name,
+                    C.batch_key.in_(select(fields["key"]).select_from(records)),
+                ),
+                {"keys": json.dumps([{"key": key} for key in keys])},
+            ).scalars())
 
     # -- the batch as a whole ------------------------------------------------------------
 

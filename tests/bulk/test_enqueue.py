@@ -62,6 +62,21 @@ def test_each_recipient_queued_once_and_a_rerun_adds_nothing(make_outbox_app: Ca
     assert status.waiting == 0 and status.eta_seconds == 0.0
 
 
+def test_a_recipient_repeated_in_a_later_chunk_counts_as_a_duplicate_on_every_run(
+    make_outbox_app: Callable[..., Flask]
+) -> None:
+    app = make_outbox_app()
+    rows = [*people(1500), {"email_address": "Person3@gov.uk", "name": "Again"}]  # row 1,501: the second chunk
+    with app.app_context():
+        for run in range(2):
+            result = DMEmail.outbox.enqueue_many(rows, template="welcome", batch="big")
+            assert (result.queued, result.already_queued, result.duplicates) == (
+                (1500, 0, 1) if run == 0 else (0, 1500, 1))
+        dry = DMEmail.outbox.enqueue_many(rows, template="welcome", batch="big", dry_run=True)
+        assert (dry.queued, dry.already_queued, dry.duplicates) == (0, 1500, 1)
+        assert len(rows_of(app, "big")) == 1500
+
+
 def test_invalid_rows_are_reported_by_line_without_the_address(make_outbox_app: Callable[..., Flask],
                                                                caplog: pytest.LogCaptureFixture) -> None:
     app = make_outbox_app(DM_NOTIFY_ALLOWED_RECIPIENTS="@gov.uk")
