@@ -85,12 +85,14 @@ def test_signup_validation(example: LiveExample) -> None:
 def test_a_permanent_failure_deactivates_the_account_once(example: LiveExample) -> None:
     example.submit("/signup", {"name": "Kim", "email": "perm-fail@simulator.notify"})
     email = example.wait_for_status("perm-fail@simulator.notify", "notify-permanent-failure")
+    # The row moves before the deactivation hook commits: wait until the callback has
+    # been answered, so the hook's work is done.
+    attempt = example.simulator.wait_for_callbacks(1, result="ok")[0]
     with example.app.app_context():
         user = User.query.filter_by(email_address="perm-fail@simulator.notify").one()
         assert user.active is False
         assert AuditEvent.query.filter_by(user_id=user.id).count() == 1
         # The same receipt again (Notify may repeat one): nothing changes.
-        attempt = example.simulator.wait_for_callbacks(1, result="ok")[0]
     again = requests.post(
         f"{example.url}/callbacks/notify",
         data=attempt["payload"],
