@@ -94,10 +94,18 @@ def test_sigterm_stops_the_worker_gracefully(env: dict[str, str], sim: Any) -> N
          "--threads", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(2.5)
+    # Wait for its start line (its signal handlers are in place by then: a slow start on a
+    # busy machine must not meet the default SIGTERM), then stop it mid-work.
+    assert worker.stderr is not None
+    started = ""
+    while "Outbox worker:" not in started:
+        line = worker.stderr.readline()
+        assert line, f"the worker exited before it started: {started}"
+        started += line
+    time.sleep(1.0)
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=20)
-    assert worker.returncode == 0, stderr
+    assert worker.returncode == 0, started + stderr
     assert "Stopping" in stderr
     counts = json.loads(flask(env, "outbox", "status", "--json").stdout)["counts"]
     # Nothing is left in flight: each row was sent or given back for the next worker.
