@@ -75,7 +75,8 @@ class BatchStatus:
 
     :param counts: ``{status: rows}`` for every status the batch has rows in.
     :param waiting: rows not yet with Notify (queued, retrying, held or being sent).
-    :param rate: emails a second Notify accepted from the batch over the last minute.
+    :param rate: emails a second Notify accepted from the batch over the last minute (or
+        since it started sending, if that is later).
     :param eta_seconds: ``waiting / rate``; None while nothing is being sent.
     """
 
@@ -262,8 +263,7 @@ def batch_status(runtime: OutboxRuntime, name: str) -> BatchStatus | None:
         return None
     counts = store.counts(name)
     waiting = sum(counts.get(status, 0) for status in (*states.WAITING, states.SENDING))
-    window = 60.0
-    rate = store.sent_since(name, window) / window
+    rate = store.recent_rate(name, 60.0)
     return BatchStatus(
         name=name, template_id=found["template_id"], template_name=found["template_name"],
         total=sum(counts.values()), counts=counts, waiting=waiting, rate=rate,

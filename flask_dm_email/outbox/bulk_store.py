@@ -214,13 +214,17 @@ class BatchStore:
             ).all()
         return {status: int(count) for status, count in rows}
 
-    def sent_since(self, name: str, seconds: float) -> int:
-        """Rows of the batch Notify accepted in the last ``seconds``."""
+    def recent_rate(self, name: str, window: float) -> float:
+        """Emails a second Notify accepted from the batch over the last ``window`` seconds,
+        or since its first one if that is later (a batch that started sending 10 s ago is
+        not averaged over a minute)."""
+        now = self.db.now()
         with self.db.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).where(C.service_id == self.store.service_id, C.batch_id == name,
-                                           C.sent_at >= self.db.now() - seconds)
-            ).scalar_one())
+            sent, span = conn.execute(
+                select(func.count(), now - func.min(C.sent_at)).where(
+                    C.service_id == self.store.service_id, C.batch_id == name, C.sent_at >= now - window)
+            ).one()
+        return 0.0 if not sent else int(sent) / max(float(span or 0.0), 1.0)
 
     def cancel(self, name: str) -> list[str]:
         """Cancel the batch: every row not yet with Notify, and any row a running send
