@@ -88,7 +88,7 @@ def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return page, status
 
 
-def index_page(search: Search, status: int = 200, action_error: str | None = None) -> tuple[str, int]:
+def index_page(search: Search) -> tuple[str, int]:
     """The summary (on the first page of all emails), the search form and one page of
     the list."""
     outbox = store()
@@ -100,14 +100,10 @@ def index_page(search: Search, status: int = 200, action_error: str | None = Non
     pages = max(1, -(-total // PER_PAGE))
     if not search.errors and search.page > pages:
         search.errors["page"] = f"There is no page {search.page:,}: this search has {pages:,} page(s)."
-        status = 400
-    errors = dict(search.errors)
-    if action_error:
-        errors["action"] = action_error
     return render(
-        "index.html", status if not search.errors else 400, summary=summary, search=search,
+        "index.html", 400 if search.errors else 200, summary=summary, search=search,
         rows=rows, total=total, pages=pages, first=(search.page - 1) * PER_PAGE + 1,
-        last=(search.page - 1) * PER_PAGE + len(rows), errors=errors,
+        last=(search.page - 1) * PER_PAGE + len(rows), errors=search.errors,
     )
 
 
@@ -116,7 +112,9 @@ def email_row(email_id: str) -> Any:
     outbox = store()
     row = outbox.get(email_id) if len(email_id) <= 36 else None
     if row is None or row["service_id"] != outbox.service_id:
-        raise Unavailable("Email not found", f"No email with id {email_id[:36]!r} is in this app's outbox.", 404)
+        # The id is not repeated: whatever was typed in the address bar may be personal data.
+        raise Unavailable("Email not found", "No email with this id is in this app's outbox. "
+                          "Find it from the list of emails.", 404)
     return row
 
 
