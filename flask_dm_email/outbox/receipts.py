@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 
 from . import states
 from .records import QueuedEmail, status_changed
 from .store import Store
+from .tables import event, outbox
 from .watch import check_permanent_failures
 
 logger = logging.getLogger("flask_dm_email.outbox")
@@ -68,7 +70,15 @@ def record_complaint(store: Store, complaint: Mapping[str, Any]) -> bool:
     on its row, once, for the reports and the status page; the row's status stays.
     False when the row is unknown or the complaint was already recorded."""
     row = store.by_notify(_storable(complaint.get("notification_id")), _storable(complaint.get("reference")))
-    if row is None or any(e["type"] == "complaint" for e in store.events_of(row["id"])):
+    if row is None:
         return False
-    store.note(row["id"], "complaint", status=row["status"])
+    with store.db.begin() as conn:
+        # Notify may send one complaint twice at once: the row's lock (SQLite's write
+        # lock, which begin() takes) makes the look-then-write one step.
+        lock = select(outbox.c.id).where(outbox.c.id == row["id"])
+        conn.execute(lock.with_for_update() if store.db.dialect == "postgresql" else lock)
+        recorded = select(event.c.id).where(event.c.outbox_id == row["id"], event.c.type == "complaint").limit(1)
+        if conn.execute(recorded).first() is not None:
+            return False
+        store.add_event(conn, row["id"], "complaint", status=row["status"])
     return True

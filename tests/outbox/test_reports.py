@@ -82,14 +82,14 @@ def test_bad_options_are_named(reported: Any) -> None:
     assert bad_day.exit_code == 2 and "--since" in bad_day.output and "2026-11-01" in bad_day.output
 
 
-def test_a_complaint_from_notify_is_reported_once(sim: Any, template_id: str, tmp_path: Path) -> None:
+def test_a_complaint_from_notify_is_reported_once(sim: Any, template_id: str, outbox_url: str) -> None:
     from flask_dm_email.testing import serve_app
 
     token = "complaint-token-0123456789"
     factory = factory_for(
         DM_ENVIRONMENT="test", DM_EMAIL_BACKEND="notify", DM_NOTIFY_KEY=sim.api_key("test"), DM_NOTIFY_BASE_URL=sim.url,
         DM_NOTIFY_CALLBACK_TOKEN=token, DM_NOTIFY_TEMPLATES={"welcome": template_id},
-        DM_EMAIL_OUTBOX_URL=f"sqlite:///{tmp_path / 'outbox.sqlite3'}",
+        DM_EMAIL_OUTBOX_URL=outbox_url,
     )
     app = factory()
     with app.app_context():
