@@ -9,7 +9,6 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +20,12 @@ from ..test_cli import factory_for, run
 
 
 @pytest.fixture
-def reported(sim: Any, template_id: str, tmp_path: Path) -> Any:
-    """An outbox with 3 delivered emails, 1 bounce and 1 failed send."""
+def reported(sim: Any, template_id: str, outbox_url: str) -> Any:
+    """An outbox (SQLite, then PostgreSQL) with 3 delivered emails, 1 bounce and 1 failed send."""
     factory = factory_for(
         DM_ENVIRONMENT="test", DM_EMAIL_BACKEND="notify", DM_NOTIFY_KEY=sim.api_key("test"), DM_NOTIFY_BASE_URL=sim.url,
         DM_NOTIFY_CALLBACKS_ENABLED=False, DM_NOTIFY_TEMPLATES={"welcome": template_id, "gone": str(uuid.uuid4())},
-        DM_EMAIL_OUTBOX_URL=f"sqlite:///{tmp_path / 'outbox.sqlite3'}", DM_EMAIL_RETRY_SCHEDULE="0",
+        DM_EMAIL_OUTBOX_URL=outbox_url, DM_EMAIL_RETRY_SCHEDULE="0",
     )
     app = factory()
     with app.app_context():
