@@ -62,15 +62,6 @@ class Worker:
                 # The row keeps its lease and is retried when it expires, as after a crash.
                 logger.exception("Outbox delivery of row %s failed unexpectedly", row["id"])
 
-    def run_once(self) -> int:
-        """Claim what is due (up to twice the threads), deliver it and wait for it; how
-        many rows."""
-        with self.app.app_context():
-            rows, delivery = self._claim(self.threads * 2)
-            if rows:
-                list(self._pool.map(lambda row: self._deliver_in_context(delivery, row), rows))
-        return len(rows)
-
     def _pump(self, *, until_idle: bool, deadline: float | None = None,
               chores: Housekeeping | None = None) -> int:
         """Keep the pool busy: up to twice the threads in flight, claiming more as soon as
