@@ -156,11 +156,10 @@ class Delivery:
                           error_class: str | None = None) -> str:
         """Over the daily limit (ours, or Notify's 429 TooManyRequestsError): this row and
         every row due before 00:00 UTC wait until then."""
-        count, midnight = hold_until_midnight(self.store)
-        now = self.store.now_value()
+        count, midnight, until_midnight = hold_until_midnight(self.store)
         values = {"last_error_class": error_class, "last_status_code": http_status} if error_class else None
         self._finish(row, token, states.HELD, values, kind=kind, http_status=http_status, error_class=error_class,
-                     delay=midnight - now)
+                     delay=until_midnight)
         if count:
             until = datetime.fromtimestamp(midnight, UTC).isoformat()
             raise_alert(self.app, "daily-limit",

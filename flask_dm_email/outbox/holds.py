@@ -23,11 +23,12 @@ def next_midnight(now: float) -> float:
     return (now // DAY + 1) * DAY
 
 
-def hold_until_midnight(store: Store) -> tuple[int, float]:
+def hold_until_midnight(store: Store) -> tuple[int, float, float]:
     """Hold every waiting row of the store's Notify service that is due before the next
     00:00 UTC (by the database's clock) until then. Returns ``(rows held, the midnight
-    in seconds since the epoch)``. Rows in flight are not touched: each is held by its
-    own worker when the daily limit refuses it."""
+    in seconds since the epoch, seconds from the database's now until it)``. Rows in
+    flight are not touched: each is held by its own worker when the daily limit refuses
+    it."""
     with store.db.begin() as conn:
         now = float(conn.execute(select(store.db.now())).scalar_one())
         midnight = next_midnight(now)
@@ -38,4 +39,4 @@ def hold_until_midnight(store: Store) -> tuple[int, float]:
             .returning(C.id)
         ).scalars().all()
         store.add_events(conn, held, "daily-limit-held", status=states.HELD)
-    return len(held), midnight
+    return len(held), midnight, midnight - now
