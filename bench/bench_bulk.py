@@ -114,8 +114,9 @@ def resume_benchmark() -> int:
             with database(kind, Path(tmp)) as url:
                 if url is None:
                     continue
+                started = time.perf_counter()
                 report = run(url, rows=20_000, kill_after=5_000)
-                print(f"{kind}: {report.line()}")
+                print(f"{kind}: {report.line()}; {time.perf_counter() - started:.0f} s in all", flush=True)
                 ok = (report.killed and report.queued == report.recipients == report.emails == 20_000
                       and report.emailed_twice == report.not_emailed == report.rate_limited == 0)
                 failed |= not ok

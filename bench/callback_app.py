@@ -5,7 +5,7 @@
 app without an outbox or a database (what the blueprint itself costs);
 ``deactivate``: the blueprint taking ``permanent-failure`` receipts, with the example
 app's ``user_deactivator``, which deactivates users in SQLite and writes an audit row
-(SQLite set up as the outbox sets up its own: WAL, ``synchronous=NORMAL``);
+(SQLite set up by the example app's own ``configure_sqlite``: WAL, ``synchronous=NORMAL``);
 ``outbox``: ``receipt`` with an outbox in a SQLite file (``BENCH_OUTBOX_URL``), which
 looks up the row each receipt is about.
 """
@@ -17,10 +17,9 @@ import os
 from typing import Any
 
 from flask import Flask, request
-from sqlalchemy import event, text
 
 from example_app.hooks import deactivate_user
-from example_app.models import User, db
+from example_app.models import User, configure_sqlite, db
 from flask_dm_email import DMEmail
 
 TOKEN = "bench-callback-token-0123456789"
@@ -50,16 +49,10 @@ def create_app(mode: str) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = os.environ.get("BENCH_DATABASE_URL", "sqlite://")
         db.init_app(app)
         with app.app_context():
-            event.listen(db.engine, "connect", _as_the_outbox_runs_sqlite)
+            configure_sqlite(db.engine)  # as the example app sets up its own database
         # The example app's own hook: one transaction, idempotent.
         dm_email.user_deactivator(deactivate_user)
     return app
-
-
-def _as_the_outbox_runs_sqlite(connection: Any, _record: Any) -> None:
-    # WAL (kept in the file by create_database) with synchronous=NORMAL: a commit survives
-    # the process crashing, and costs no fsync of its own (flask_dm_email/outbox/database.py).
-    connection.execute("PRAGMA synchronous = NORMAL")
 
 
 def create_database(url: str, users: int, outbox_url: str | None = None) -> None:
@@ -70,8 +63,6 @@ def create_database(url: str, users: int, outbox_url: str | None = None) -> None
         db.create_all()
         db.session.add_all(User(name=f"User {i}", email_address=f"user{i}@example.gov.uk") for i in range(users))
         db.session.commit()
-        # Two workers write here: in WAL mode readers do not wait for the writer.
-        db.session.execute(text("PRAGMA journal_mode=WAL"))
     if outbox_url:
         os.environ["BENCH_OUTBOX_URL"] = outbox_url
         app = create_app("outbox")

@@ -27,13 +27,14 @@ from flask_dm_email.config import Stage, read_raw_settings
 from . import embedded
 from .embedded import RESET_TEMPLATE_ID, WELCOME_TEMPLATE_ID
 from .hooks import register_hooks
-from .models import db
+from .models import configure_sqlite, db
 
 dm_email = DMEmail()
 csrf = CSRFProtect()
 
 EXAMPLE_DEFAULTS: dict[str, Any] = {
-    "DM_NOTIFY_TEMPLATES": {"welcome": WELCOME_TEMPLATE_ID, "password-reset": RESET_TEMPLATE_ID},
+    "DM_NOTIFY_TEMPLATES": {"welcome": WELCOME_TEMPLATE_ID, "password-reset": RESET_TEMPLATE_ID,
+                            "notice": embedded.NOTICE_TEMPLATE_ID},
     # Digital Marketplace's functional-test domains go to Amazon SES's success mailbox.
     "DM_NOTIFY_REDIRECT_DOMAINS_TO_ADDRESS": {
         "example.com": "success@simulator.amazonses.com",
@@ -96,6 +97,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         csrf.exempt(callbacks)
     register_hooks(dm_email)
     with app.app_context():
+        configure_sqlite(db.engine)  # before the first connection: WAL, as the outbox runs SQLite
         # The example's tables and the outbox's, side by side; a real service would create
         # both with migrations (dm_email.outbox.metadata is Alembic-ready).
         db.create_all()

@@ -47,6 +47,7 @@ EXAMPLE_SERVICE_NAME = "Example service"
 
 WELCOME_TEMPLATE_ID = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 RESET_TEMPLATE_ID = "0d1d5bd8-6bd5-4dbc-bc1e-7b02e4c4bd0c"
+NOTICE_TEMPLATE_ID = "5b0c2f7e-8d51-4a0e-9c3b-6f1e2d7a9b40"
 TEMPLATES = [
     {
         "id": WELCOME_TEMPLATE_ID,
@@ -61,6 +62,13 @@ TEMPLATES = [
         "subject": "Reset your password",
         "body": "Hello ((name)),\n\nTo reset your password:\n\n1. open ((reset_link))\n2. choose a new "
         "password\n\nThe link works for one hour.\n\n---\n\nIf you did not ask for this, ignore this email.",
+    },
+    {
+        "id": NOTICE_TEMPLATE_ID,
+        "name": "Notice to all users",
+        "subject": "A notice from the example service",
+        "body": "Hello ((name)),\n\n((notice))\n\n^ You are getting this email because you have an account.\n\n"
+        "The example service team",
     },
 ]
 

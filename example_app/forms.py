@@ -7,9 +7,11 @@ import re
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField
-from wtforms.validators import DataRequired, StopValidation, ValidationError
+from wtforms import EmailField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
 
+from flask_dm_email.outbox import BulkInputError
+from flask_dm_email.outbox.bulk import check_batch_name
 from flask_dm_email.recipients import is_valid_email_address
 
 from .models import User
@@ -33,7 +35,15 @@ def notify_address(form: FlaskForm, field: EmailField) -> None:
         raise StopValidation("Enter an email address in the correct format, like name@example.com")
 
 
-class SignupForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF is untyped
+class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF is untyped
+    """A form whose errors the page lists GOV.UK-style: a summary, and each by its field."""
+
+    def first_errors(self) -> dict[str, str]:
+        """Each field's first error, for the error summary and the messages next to the fields."""
+        return {name: messages[0] for name, messages in self.errors.items() if messages and name != "csrf_token"}
+
+
+class SignupForm(Form):
     """A name and an address that has no account yet."""
 
     name = StringField("Name", filters=[_strip], validators=[DataRequired("Enter your name")])
@@ -44,15 +54,42 @@ class SignupForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF is untyped
         if User.query.filter_by(email_address=field.data).first():
             raise ValidationError("An account with this email address already exists")
 
-    def first_errors(self) -> dict[str, str]:
-        """Each field's first error, for the error summary and the messages next to the fields."""
-        return {name: messages[0] for name, messages in self.errors.items() if messages and name != "csrf_token"}
-
 
 class PasswordResetForm(FlaskForm):  # type: ignore[misc]
     """An address; the page answers the same whether or not it has an account."""
 
     email = EmailField("Email address", filters=[_normalise_address])
+
+
+#: The longest notice the form takes (Notify allows much more; an email is not a letter).
+NOTICE_MAX_LENGTH = 2000
+
+
+def batch_name(form: FlaskForm, field: StringField) -> None:
+    """Empty (a name is made up), or a name the outbox takes for a batch."""
+    if not field.data:
+        return
+    try:
+        check_batch_name(field.data)
+    except BulkInputError:
+        raise StopValidation(
+            "Batch name must start with a letter or number and use only letters, numbers, full stops (.), "
+            "underscores (_), colons (:) and hyphens (-), up to 200 characters"
+        ) from None
+
+
+class NoticeForm(Form):
+    """A notice to every active user, and the name of its batch."""
+
+    notice = TextAreaField(
+        "Notice",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the notice"),
+            Length(max=NOTICE_MAX_LENGTH, message=f"Notice must be {NOTICE_MAX_LENGTH:,} characters or fewer"),
+        ],
+    )
+    batch = StringField("Batch name (optional)", filters=[_strip], validators=[batch_name])
 
 
 #: The name of the hidden field that carries a form's CSRF token (Flask-WTF's default).

@@ -19,13 +19,16 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from flask_dm_email import EmailError, QueuedEmail, queue_email
 from flask_dm_email.helpers import hash_string
-from flask_dm_email.outbox import states
+from flask_dm_email.outbox import BatchResult, BulkInputError, states
 
 from . import dm_email
-from .forms import CSRF_FAILED, PasswordResetForm, SignupForm
+from .forms import CSRF_FAILED, NOTICE_MAX_LENGTH, NoticeForm, PasswordResetForm, SignupForm
 from .models import User, db
+from .notices import new_batch_name, progress, recent_notices, send_notice, send_notice_command
 
-bp = Blueprint("example", __name__)
+# cli_group=None: the blueprint's command is `flask --app example_app send-notice`.
+bp = Blueprint("example", __name__, cli_group=None)
+bp.cli.add_command(send_notice_command)
 logger = logging.getLogger("example_app")
 RESET_MAX_AGE = 3600
 
@@ -156,6 +159,62 @@ def accounts() -> str:
     users = User.query.order_by(User.id.desc()).all()
     # Newest first; the outbox moves each row on as the worker sends it and Notify reports.
     emails = {user.id: dm_email.outbox.find(link=user, limit=20) for user in users}
+    notices = recent_notices()
     now = time.time()
     refresh = any(_in_flight(email, now) for found in emails.values() for email in found)
-    return render_template("accounts.html", users=users, emails=emails, refresh=refresh, tags=STATUS_TAGS)
+    refresh = refresh or any(notice.in_flight for notice in notices)
+    return render_template(
+        "accounts.html", users=users, emails=emails, notices=notices, refresh=refresh, tags=STATUS_TAGS
+    )
+
+
+def _sent_message(result: BatchResult) -> str:
+    """What a send did, in counts (never an address)."""
+    if not result.rows:
+        return f"There are no active users, so batch {result.batch} has nobody to send the notice to."
+    message = f"Batch {result.batch}: the notice is queued for {result.queued} user{'s' if result.queued != 1 else ''}."
+    if result.already_queued:
+        message += f" {result.already_queued} already had it queued in this batch, so it was not sent to them again."
+    if result.invalid:
+        reasons = "; ".join(sorted({error.reason for error in result.errors}))
+        message += f" {result.invalid} could not be sent it: {reasons}."
+    return message
+
+
+@bp.route("/notices/new", methods=["GET", "POST"])
+def new_notice() -> ResponseReturnValue:
+    """Send a notice to every active user, as one bulk batch, then show its progress.
+
+    The example has no sign-in: a real service puts this page behind its admin role.
+    """
+    form = NoticeForm()
+    if not form.is_submitted():
+        form.batch.data = new_batch_name()
+        return render_template("notice_form.html", form=form, errors={}, max_length=NOTICE_MAX_LENGTH)
+    if not form.validate():
+        return render_template(
+            "notice_form.html", form=form, errors=form.first_errors(), max_length=NOTICE_MAX_LENGTH
+        ), 400
+    batch = form.batch.data or new_batch_name()
+    try:
+        result = send_notice(batch, form.notice.data)
+    except (BulkInputError, EmailError) as error:
+        # A cancelled batch or one started with another template; no `notice` template.
+        logger.warning("Notice batch %s refused (%s)", batch, type(error).__name__)
+        if isinstance(error, BulkInputError):
+            errors = {"batch": str(error)}
+        else:
+            errors = {"notice": f"The notice cannot be sent: {error.message}"}
+        return render_template("notice_form.html", form=form, errors=errors, max_length=NOTICE_MAX_LENGTH), 400
+    flash(_sent_message(result), "success")
+    return redirect(url_for("example.notice", batch=batch))
+
+
+@bp.get("/notices/<batch>")
+def notice(batch: str) -> ResponseReturnValue:
+    """A notice batch's progress: refreshes itself while its emails are on their way."""
+    found = progress(batch)
+    if found is None:  # the name is not repeated: a mistyped URL may hold anything
+        text = "There is no notice batch with that name. Check the link, or send a new notice."
+        return render_template("message.html", title="Page not found", text=text), 404
+    return render_template("notice.html", progress=found, refresh=found.in_flight, tags=STATUS_TAGS)

@@ -175,10 +175,10 @@ def _redact(text: str, address: str, hashed: str) -> str:
 
 
 def _run_hook(
-    name: str, hook: Callable[[str, Mapping[str, Any]], Any], address: str, payload: Mapping[str, Any]
+    name: str, hook: Callable[[str, Mapping[str, Any]], Any], address: str, hashed: str, payload: Mapping[str, Any]
 ) -> tuple[bool, Any]:
-    """Call an app hook; on failure log it (redacted) and report False."""
-    hashed = hash_string(address)
+    """Call an app hook; on failure log it (redacted: ``hashed`` is the address's hash)
+    and report False."""
     try:
         return True, hook(address, payload)
     except Exception as error:
@@ -233,14 +233,14 @@ def delivery_receipt() -> tuple[Response, int]:
     permanent_failure.send(app, receipt=receipt)
     if hook is None:
         return _reply(200)
-    ok, deactivated = _run_hook("user_deactivator", hook, address, receipt)
+    ok, deactivated = _run_hook("user_deactivator", hook, address, hashed, receipt)
     if not ok:
         return _reply(500, "The app could not handle this receipt; Notify will retry it.")
     if deactivated:
         logger.info(
             "User account disabled for %s after Notify reported permanent delivery failure.",
             hashed,
-            extra={"email_address": hashed, "notify_callback": _without_to(receipt)},
+            extra=extra,
         )
         user_deactivated.send(app, email_hash=hashed, receipt=receipt)
     return _reply(200)
@@ -266,7 +266,7 @@ def complaint() -> tuple[Response, int]:
         record_complaint(state.outbox.store, payload)
     complaint_received.send(app, complaint=payload)
     hook = state.hooks.complaint_handler
-    if hook is not None and not _run_hook("complaint_handler", hook, payload["to"], payload)[0]:
+    if hook is not None and not _run_hook("complaint_handler", hook, payload["to"], hashed, payload)[0]:
         return _reply(500, "The app could not handle this complaint; Notify will retry it.")
     return _reply(200)
 

@@ -29,6 +29,7 @@ from flask import Flask
 from .errors import EmailConfigError
 from .outbox import Outbox
 from .outbox.claim_one import due_in, overdue, release_waiting
+from .outbox.retention import purge
 from .outbox.runtime import OutboxRuntime
 from .outbox.sync import sync_statuses
 from .stages import Stage
@@ -73,7 +74,7 @@ class CeleryTasks:
     deliver: Any
     #: ``flask_dm_email.sweep()``: deliver rows whose task was lost; how many were handled.
     sweep: Any
-    #: ``flask_dm_email.housekeeping()``: poll statuses, purge personal data past retention.
+    #: ``flask_dm_email.housekeeping()``: poll statuses, purge personal data and events past retention.
     housekeeping: Any
 
 
@@ -193,8 +194,9 @@ def init_celery(
         """Ask Notify about emails it never called back about; purge past retention."""
         with flask_app.app_context():
             moved = sync_statuses(flask_app, older_than=SYNC_AFTER)
-            purged = runtime.store.purge(runtime.settings.retention_days)
-        return {"statuses_moved": sum(moved.values()), "purged": purged}
+            # Personal data past DM_EMAIL_RETENTION_DAYS, events past DM_EMAIL_EVENT_RETENTION_DAYS.
+            purged = purge(runtime)
+        return {"statuses_moved": sum(moved.values()), "purged": int(purged)}
 
     # This Celery app's own tasks (shared=False: Celery would otherwise give them to every
     # Celery app in the process). acks_late: a worker that dies mid-task has its task

@@ -47,6 +47,7 @@ def _display(settings: Settings, key: str) -> str:
         "DM_NOTIFY_IN_FLIGHT_SECONDS": settings.retry.in_flight_bound,
         "DM_EMAIL_OUTBOX_URL": redact_url(str(settings.outbox.location)) if settings.outbox.enabled else "(no outbox)",
         "DM_EMAIL_RETENTION_DAYS": settings.outbox.retention_days,
+        "DM_EMAIL_EVENT_RETENTION_DAYS": settings.outbox.event_retention_days,
         "DM_EMAIL_LEASE_SECONDS": settings.outbox.lease_seconds,
         "DM_EMAIL_ABANDON_AFTER": settings.outbox.abandon_after,
         "DM_EMAIL_RETRY_SCHEDULE": ",".join(f"{d:g}" for d in settings.outbox.retry_schedule),

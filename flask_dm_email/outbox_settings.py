@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .config_keys import DM_EMAIL_LEASE_SECONDS, DM_EMAIL_OUTBOX_URL, DM_NOTIFY_IN_FLIGHT_SECONDS
 from .retry import IN_FLIGHT_BOUND, RetryPolicy
@@ -40,6 +40,8 @@ class OutboxSettings:
 
     location: str | None = None
     retention_days: float = 7.0
+    #: Days the events of a final row stay (``DM_EMAIL_EVENT_RETENTION_DAYS``).
+    event_retention_days: float = 90.0
     lease_seconds: float = 120.0
     abandon_after: float = 3600.0
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
@@ -50,13 +52,29 @@ class OutboxSettings:
         return self.location is not None
 
 
+#: Query parameters of a database or Redis URL that carry a secret (libpq accepts a
+#: password as ``?password=``).
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword", "pass", "token", "secret"})
+
+
 def redact_url(url: str) -> str:
-    """A database URL with any password replaced, for output."""
+    """A database or Redis URL with any password replaced, for output: in the user info
+    (``user:secret@``) and in the query (``?password=secret``)."""
     parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":<redacted>@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:<redacted>@{host}"
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name.lower() in _SECRET_PARAMETERS for name, _ in pairs):
+            redacted = [(name, "<redacted>" if name.lower() in _SECRET_PARAMETERS else value) for name, value in pairs]
+            query = urlencode(redacted, safe="<>/:")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    # Not geturl(): it would drop an empty host ("sqlite:///file" -> "sqlite:/file").
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "") + (
+        f"#{parts.fragment}" if parts.fragment else "")
 
 
 def _or(value: Any, default: Any) -> Any:
@@ -87,6 +105,7 @@ def build_outbox_settings(
     settings = OutboxSettings(
         location=location,
         retention_days=_or(data.get("retention_days"), defaults.retention_days),
+        event_retention_days=_or(data.get("event_retention_days"), defaults.event_retention_days),
         lease_seconds=_or(data.get("lease_seconds"), defaults.lease_seconds),
         abandon_after=_or(data.get("abandon_after"), defaults.abandon_after),
         retry_schedule=_or(data.get("retry_schedule"), defaults.retry_schedule),

@@ -115,8 +115,10 @@ class Pacer:
                     )
         return self._limiter
 
-    def before_post(self, to: str, max_wait: float) -> Ticket:
-        """Count the email against the daily limit, then take (and wait for) a slot.
+    def before_post(self, to: str, max_wait: float, *, horizon: float | None = None) -> Ticket:
+        """Count the email against the daily limit, then take (and wait for) a slot
+        (booked at most ``horizon`` ahead when given: see
+        :meth:`~flask_dm_email.pacing.Limiter.acquire`).
 
         :raises DailyLimitReached: over the daily limit (nothing taken).
         :raises ~flask_dm_email.pacing.LimiterWaitTooLong: no slot within ``max_wait``
@@ -131,7 +133,7 @@ class Pacer:
                 if not limiter.take_daily():
                     raise DailyLimitReached(self.settings.daily_limit)
                 counted = True
-            limiter.acquire(max_wait)
+            limiter.acquire(max_wait, horizon=horizon)
             if counted:
                 self._check_quota()
         except (DailyLimitReached, LimiterWaitTooLong):

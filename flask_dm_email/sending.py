@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,19 @@ def resolve_template(settings: Settings, template: str) -> tuple[str, str | None
     )
 
 
+def _check_values(template: str, personalisation: Mapping[str, Any]) -> None:
+    """Each value must travel as JSON (to Notify, and into the outbox's row)."""
+    for name, value in personalisation.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise EmailTemplateError(
+                f"personalisation {name!r} for template {template!r} must be text, a number, a list of those, "
+                f"or a file from prepare_upload(); not {type(value).__name__}"
+                + (" NaN or infinity." if isinstance(value, float) else ".")
+            ) from None
+
+
 def prepare(
     state: DMEmailState, request: SendRequest, *, max_reference: int = MAX_REFERENCE_LENGTH
 ) -> OutgoingEmail:
@@ -75,6 +89,8 @@ def prepare(
             f"personalisation for template {request.template!r} must be a dict of placeholder "
             f"names to values, not {type(personalisation).__name__}."
         )
+    if personalisation:
+        _check_values(request.template, personalisation)
     reference = request.reference
     if reference is not None and (not isinstance(reference, str) or len(reference) > max_reference):
         raise EmailTemplateError(f"reference must be a string of at most {max_reference} characters.")

@@ -16,6 +16,7 @@ from .config_keys import (
     DM_EMAIL_ABANDON_AFTER,
     DM_EMAIL_BACKEND,
     DM_EMAIL_EMBEDDED_WORKER,
+    DM_EMAIL_EVENT_RETENTION_DAYS,
     DM_EMAIL_LEASE_SECONDS,
     DM_EMAIL_LIMITER_URL,
     DM_EMAIL_OUTBOX_URL,
@@ -195,6 +196,11 @@ class SettingsSchema(Schema):
         allow_none=True,
         validate=validate.Range(min=0, max=3650, error="must be a number of days from 0 to 3650, e.g. 7."),
     )
+    event_retention_days = fields.Float(
+        data_key=DM_EMAIL_EVENT_RETENTION_DAYS,
+        allow_none=True,
+        validate=validate.Range(min=0, max=3650, error="must be a number of days from 0 to 3650, e.g. 90."),
+    )
     lease_seconds = _seconds(DM_EMAIL_LEASE_SECONDS, 1, 3600)
     abandon_after = _seconds(DM_EMAIL_ABANDON_AFTER, 1, 7 * 86400)
     retry_schedule = _Schedule(data_key=DM_EMAIL_RETRY_SCHEDULE, allow_none=True)
@@ -241,6 +247,7 @@ FIXES = {
     DM_NOTIFY_RETRY_DEADLINE: "Use a number of seconds, e.g. DM_NOTIFY_RETRY_DEADLINE=20.",
     DM_NOTIFY_IN_FLIGHT_SECONDS: "Use a number of seconds, e.g. DM_NOTIFY_IN_FLIGHT_SECONDS=75.",
     DM_EMAIL_RETENTION_DAYS: "Use a number of days, e.g. DM_EMAIL_RETENTION_DAYS=7.",
+    DM_EMAIL_EVENT_RETENTION_DAYS: "Use a number of days, e.g. DM_EMAIL_EVENT_RETENTION_DAYS=90.",
     DM_EMAIL_LEASE_SECONDS: "Use a number of seconds, e.g. DM_EMAIL_LEASE_SECONDS=120.",
     DM_EMAIL_ABANDON_AFTER: "Use a number of seconds, e.g. DM_EMAIL_ABANDON_AFTER=3600.",
     DM_NOTIFY_RATE_BURST: "Use a whole number, e.g. DM_NOTIFY_RATE_BURST=10.",

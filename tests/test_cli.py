@@ -32,6 +32,24 @@ def factory_for(**config: object) -> Callable[[], Flask]:
     return create_app
 
 
+@pytest.mark.parametrize(
+    ("outbox_url", "limiter_url"),
+    [
+        ("postgresql://dm:s3cretPW@db.internal/app", "redis://:s3cretPW@cache.internal:6379/0"),
+        ("postgresql://dm@db.internal/app?password=s3cretPW&sslmode=require",
+         "postgresql://dm@db.internal/limits?sslpassword=s3cretPW"),
+    ],
+)
+def test_config_never_shows_a_database_password(outbox_url: str, limiter_url: str) -> None:
+    result = run(
+        factory_for(DM_ENVIRONMENT="test", DM_EMAIL_OUTBOX_URL=outbox_url, DM_EMAIL_LIMITER_URL=limiter_url),
+        "config",
+    )
+    assert result.exit_code == 0, result.output
+    assert "s3cretPW" not in result.output
+    assert "db.internal" in result.output and "<redacted>" in result.output
+
+
 def test_config_shows_settings_and_sources_without_secrets() -> None:
     result = run(
         factory_for(

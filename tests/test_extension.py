@@ -150,6 +150,8 @@ class TestSending:
             ({"personalisation": ["Alex"]}, "must be a dict"),
             ({"reference": "x" * 1001}, "at most 1000 characters"),
             ({"reply_to_id": "nope"}, "reply_to_id must be a Notify reply-to address id"),
+            ({"personalisation": {"score": float("nan")}}, "personalisation 'score' .* not float NaN or infinity"),
+            ({"personalisation": {"when": object()}}, "personalisation 'when' .* or a file from prepare_upload"),
         ],
     )
     def test_bad_arguments(self, app: Flask, kwargs: dict[str, Any], message: str) -> None:

@@ -8,21 +8,26 @@ worker --metrics-port P``).
   waited. A dead worker cannot raise an alert; alert on this instead;
 * ``dm_email_notify_refusals_total{kind}``: 429s from Notify (``rate-limited``,
   ``daily-limited``), from the events;
-* ``dm_email_receipts_total{status}``: delivery receipts applied, by status;
+* ``dm_email_receipts_total{status}``: delivery receipts applied, by status. Both
+  counters are the events still there plus the totals of those deleted (by the event
+  retention or an erasure, :func:`~flask_dm_email.outbox.retention.delete_events`), read
+  in one statement, so they never go down (Prometheus would read a fall as a reset);
 * ``dm_email_limiter_wait_seconds``, ``dm_email_limiter_tokens``,
   ``dm_email_daily_used`` / ``dm_email_daily_limit``: the shared budget now.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select, union_all
 
 from ..errors import EmailConfigError
 from ..outbox import states
+from ..outbox.retention import COUNTED, counter_label, deleted_totals, read_total
 from ..outbox.tables import event, outbox
 from ..state import get_state
 
@@ -67,27 +72,16 @@ class OutboxCollector:
         yield core.GaugeMetricFamily("dm_email_outbox_oldest_due_seconds",
                                      "Seconds the longest-waiting due email has waited (0: none due).",
                                      value=store.oldest_due_age() or 0.0)
-        mine = select(outbox.c.id).where(outbox.c.service_id == store.service_id)
-        with store.db.connect() as conn:
-            by_type = dict(conn.execute(
-                select(event.c.type, func.count())
-                .where(event.c.type.in_(["rate-limited", "daily-limited", "daily-limit-reached"]),
-                       event.c.outbox_id.in_(mine))
-                .group_by(event.c.type)
-            ).all())
-            receipts = conn.execute(
-                select(event.c.status, func.count())
-                .where(event.c.type == "receipt", event.c.outbox_id.in_(mine))
-                .group_by(event.c.status)
-            ).all()
+        totals = _counter_totals(store)
         refusals = core.CounterMetricFamily("dm_email_notify_refusals", "429s from Notify, by kind.", labels=["kind"])
-        refusals.add_metric(["rate-limited"], by_type.get("rate-limited", 0))
-        refusals.add_metric(["daily-limited"], by_type.get("daily-limited", 0))
+        refusals.add_metric(["rate-limited"], totals["rate-limited"])
+        refusals.add_metric(["daily-limited"], totals["daily-limited"])
         yield refusals
         receipt_family = core.CounterMetricFamily("dm_email_receipts", "Delivery receipts applied, by status.",
                                                   labels=["status"])
-        for status, count in receipts:
-            receipt_family.add_metric([str(status)], count)
+        for label, count in sorted(totals.items()):
+            if label.startswith("receipt:"):
+                receipt_family.add_metric([label.removeprefix("receipt:")], count)
         yield receipt_family
 
     def _budget(self, core: Any, pacer: Any) -> Iterator[Any]:
@@ -102,6 +96,30 @@ class OutboxCollector:
                                      value=report["daily_used"])
         if report["daily_limit"]:
             yield core.GaugeMetricFamily("dm_email_daily_limit", "DM_NOTIFY_DAILY_LIMIT.", value=report["daily_limit"])
+
+
+def _counter_totals(store: Any) -> Counter[str]:
+    """The counters' values by :func:`~flask_dm_email.outbox.retention.counter_label`: this
+    service's counted events plus the totals of those deleted, in one statement (one
+    snapshot: a purge committing between two reads would make a counter dip)."""
+    mine = select(outbox.c.id).where(outbox.c.service_id == store.service_id)
+    events = (
+        select(literal_column("'event'").label("source"), event.c.type.label("a"), event.c.status.label("b"),
+               func.count().label("n"))
+        .where(event.c.type.in_(COUNTED), event.c.outbox_id.in_(mine))
+        .group_by(event.c.type, event.c.status)
+    )
+    deleted = deleted_totals(store.service_id).subquery()
+    kept = select(literal_column("'deleted'"), deleted.c.value, literal_column("NULL"), literal_column("0"))
+    totals: Counter[str] = Counter()
+    with store.db.connect() as conn:
+        for source, a, b, n in conn.execute(union_all(events, kept)).all():
+            if source == "event":
+                totals[counter_label(a, b)] += int(n)
+            else:
+                label, count = read_total(a)
+                totals[label] += count
+    return totals
 
 
 def registry_for(app: Flask) -> CollectorRegistry:

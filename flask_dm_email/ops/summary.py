@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..outbox import states
-from ..outbox.bulk import BatchStatus, batch_status
+from ..outbox import bulk, states
+from ..outbox.bulk import BatchStatus
 from ..outbox.bulk_store import BatchStore
 from ..outbox.runtime import OutboxRuntime
 from ..outbox.store import Store
@@ -80,8 +80,7 @@ def _complaints(store: Store) -> int:
 
 def recent_batches(runtime: OutboxRuntime) -> list[BatchStatus]:
     """The newest batches, each with its counts, rate and ETA."""
-    found = (batch_status(runtime, name) for name in BatchStore(runtime.store).names(BATCHES))
-    return [status for status in found if status is not None]
+    return bulk.recent_batches(runtime, BATCHES)
 
 
 def summarise(state: DMEmailState, runtime: OutboxRuntime) -> Summary:

@@ -14,16 +14,20 @@ from sqlalchemy import MetaData
 
 from ..errors import EmailConfigError, OutboxStateError
 from ..state import get_state
-from . import bulk, states
+from . import bulk, retention, states
 from .bulk import BatchResult, BatchStatus
 from .bulk_csv import DEFAULT_EMAIL_COLUMN, BulkInputError, BulkRow, read_csv
 from .enqueue import link_key, notify_reference, queue_email
+from .erase import ErasureResult
+from .erase import erase as erase_address
 from .records import QueuedEmail, status_changed
+from .retention import PurgeResult
 from .runtime import OutboxRuntime
 from .tables import metadata
 
 __all__ = [
-    "BatchResult", "BatchStatus", "BulkInputError", "Outbox", "QueuedEmail", "queue_email", "read_csv", "states",
+    "BatchResult", "BatchStatus", "BulkInputError", "ErasureResult", "Outbox", "PurgeResult", "QueuedEmail",
+    "queue_email", "read_csv", "states",
 ]
 
 
@@ -108,6 +112,10 @@ class Outbox:
         """A batch's counts by status, its sending rate and ETA; None for no such batch."""
         return bulk.batch_status(_runtime(), name)
 
+    def batches(self, limit: int = 10) -> list[BatchStatus]:
+        """The newest batches first, each as :meth:`batch` gives it."""
+        return bulk.recent_batches(_runtime(), limit)
+
     def cancel_batch(self, name: str) -> int:
         """Cancel a batch: its emails not yet with Notify, and any a send still running
         would add (emails in flight finish); how many were cancelled."""
@@ -120,9 +128,10 @@ class Outbox:
         """Queue a batch's ``failed-send-to-notify`` emails again, each as a new
         generation (as :meth:`retry` does for one); how many.
 
-        A failed email's personalisation was cleared when it failed: for a template with
-        placeholders, give the batch's ``rows`` again (e.g. the same CSV file) and each
-        failed email gets its own row's values back.
+        Each is sent as it was queued: a failed email keeps its address and
+        personalisation until the retention purge. Given ``rows`` (e.g. the batch's CSV
+        file, corrected), only those recipients' failed emails are queued, each with its
+        row's values.
         """
         from flask import current_app
 
@@ -147,11 +156,22 @@ class Outbox:
 
     def retry(self, email_id: str) -> QueuedEmail:
         """Queue a failed email again, as a new generation with its own notify reference
-        (so the lookup never mistakes it for the first send)."""
+        (so the lookup never mistakes it for the first send), with the address and
+        personalisation it was queued with.
+
+        :raises ~flask_dm_email.errors.OutboxStateError: when it has not failed, or when
+            its address was purged (``DM_EMAIL_RETENTION_DAYS`` after it failed): queue a
+            new email instead.
+        """
         runtime = _runtime()
         row = runtime.store.get(email_id)
         if row is None:
             raise OutboxStateError(f"No email {email_id} in the outbox.")
+        if row["status"] == states.FAILED and row["to_address"] is None:
+            raise OutboxStateError(
+                f"Email {email_id} failed more than DM_EMAIL_RETENTION_DAYS ago, so its address and "
+                "personalisation were purged and it cannot be sent again: queue a new email instead."
+            )
         generation = row["generation"] + 1
         values = {
             "generation": generation, "attempts": 0, "maybe_sent": False, "settles_at": None, "final_at": None,
@@ -190,11 +210,24 @@ class Outbox:
     def paused(self) -> bool:
         return _runtime().store.paused()
 
-    def purge(self) -> int:
+    def purge(self) -> PurgeResult:
         """Clear the personal data of rows final for longer than
-        ``DM_EMAIL_RETENTION_DAYS``; how many rows."""
-        runtime = _runtime()
-        return runtime.store.purge(runtime.settings.retention_days)
+        ``DM_EMAIL_RETENTION_DAYS`` and delete the events of final rows older than
+        ``DM_EMAIL_EVENT_RETENTION_DAYS``. Returns how many rows were cleared (an int, as
+        before), with ``.events``, how many events were deleted."""
+        return retention.purge(_runtime())
+
+    def erase(self, address: str) -> ErasureResult:
+        """Remove every email to ``address`` (as given, lowercased, or as Notify reads
+        it), of every Notify service in the outbox database, and their events: a
+        data-subject erasure request. Emails still waiting are removed too, so they are
+        never sent; emails a worker is sending now are kept and counted in
+        ``still_sending`` (erase again in a minute). See :doc:`outbox` ("Personal data").
+
+        :raises ~flask_dm_email.errors.EmailInvalidError: ``address`` is not an email
+            address.
+        """
+        return erase_address(_runtime().store, address)
 
     def deliver(self, email_id: str) -> str | None:
         """Deliver one email now, in this process, exactly as a worker would: claim it

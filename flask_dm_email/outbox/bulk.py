@@ -128,8 +128,8 @@ class _SeenKeys:
 
     @staticmethod
     def _positions(key: str) -> list[int]:
-        digest = base64.urlsafe_b64decode(key)
-        return [int.from_bytes(digest[3 * i:3 * i + 3], "big") for i in range(7)]
+        bits = int.from_bytes(base64.urlsafe_b64decode(key)[:21], "big")
+        return [bits >> shift & 0xFFFFFF for shift in range(0, 168, 24)]
 
     def add(self, key: str) -> None:
         for position in self._positions(key):
@@ -255,6 +255,12 @@ def _wake(runtime: OutboxRuntime, ids: list[str]) -> None:
         runtime.wake()
 
 
+def recent_batches(runtime: OutboxRuntime, limit: int = 10) -> list[BatchStatus]:
+    """See :meth:`~flask_dm_email.outbox.Outbox.batches`."""
+    found = (batch_status(runtime, name) for name in BatchStore(runtime.store).names(limit))
+    return [status for status in found if status is not None]
+
+
 def batch_status(runtime: OutboxRuntime, name: str) -> BatchStatus | None:
     """See :meth:`~flask_dm_email.outbox.Outbox.batch`."""
     store = BatchStore(runtime.store)
@@ -294,15 +300,16 @@ def cancel_batch(app: Any, runtime: OutboxRuntime, name: str) -> int:
 def retry_failed(app: Any, state: DMEmailState, runtime: OutboxRuntime, name: str,
                  rows: Iterable[Mapping[str, Any] | BulkRow] | None = None, *,
                  email_column: str = DEFAULT_EMAIL_COLUMN) -> int:
-    """Queue the batch's ``failed-send-to-notify`` emails again; how many.
+    """Queue the batch's ``failed-send-to-notify`` emails again, as they were queued; how many.
 
-    A failed email's personalisation was cleared when it failed (it can hold links), so
-    for a template with placeholders give the batch's rows again (``rows``, e.g. the same
-    CSV file): each failed email gets its own row's values back. Rows that did not fail
-    are left alone.
+    A failed email keeps its address and personalisation until the retention purge, so
+    nothing need be given again. ``rows`` (e.g. the same CSV file, corrected) queue only
+    the failed emails of those recipients, each with its row's values. Rows that did not
+    fail are left alone, and so are failed emails whose address was purged.
 
     :raises ~flask_dm_email.errors.OutboxStateError: no such batch, it was cancelled, or
-        the template needs personalisation and no rows were given.
+        the template needs personalisation that some failed emails no longer have (they
+        failed under a version that cleared it) and no rows were given.
     """
     store = _existing(runtime, name)
     found = store.get(name)
@@ -312,11 +319,12 @@ def retry_failed(app: Any, state: DMEmailState, runtime: OutboxRuntime, name: st
     template = found["template_name"] if found["template_name"] in state.settings.templates else found["template_id"]
     placeholders = template_placeholders(state, found["template_id"], template)
     if rows is None:
-        if placeholders:
+        missing = store.failed_without_personalisation(name) if placeholders else 0
+        if missing:
             raise OutboxStateError(
-                f"Batch {name!r}'s template needs personalisation, which was cleared from each email when it "
-                "failed. Give the batch's rows again: flask dm-email bulk retry-failed NAME --csv FILE "
-                "(retry_batch(name, rows) in Python)."
+                f"{missing} of batch {name!r}'s failed emails have no personalisation (an earlier version "
+                "cleared it when an email failed), and its template needs some. Give the batch's rows again: "
+                "flask dm-email bulk retry-failed NAME --csv FILE (retry_batch(name, rows) in Python)."
             )
         ids = store.retry_failed(name, runtime.settings.abandon_after)
     else:

@@ -158,11 +158,11 @@ def cancel_command(name: str) -> None:
 @bulk_cli.command("retry-failed", with_appcontext=False)
 @click.argument("name")
 @click.option("--csv", "csv_path", default=None, metavar="FILE",
-              help="The batch's CSV again: gives failed emails back their personalisation.")
+              help="The batch's CSV again (corrected): retry only its recipients, with its values.")
 @click.option("--email-column", default=DEFAULT_EMAIL_COLUMN, show_default=True)
 def retry_failed_command(name: str, csv_path: str | None, email_column: str) -> None:
-    """Queue a batch's failed-send-to-notify emails again (with --csv FILE when the
-    template has placeholders: a failed email's personalisation was cleared)."""
+    """Queue a batch's failed-send-to-notify emails again, as they were queued (with --csv
+    FILE: only that file's recipients, with its values)."""
     with _app_context():
         rows = None
         if csv_path is not None:

@@ -11,8 +11,9 @@ after the address is purged without being personal data in the clear.
 from __future__ import annotations
 
 import logging
+import os
 import string
-import uuid
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from notifications_python_client.errors import APIError
 from requests import RequestException
 
-from ..addresses import read_address
+from ..addresses import read_address, strip_address
 from ..errors import EmailError
 from ..hashing import hash_string
 from ..notify import NotifyBackend
@@ -32,6 +33,20 @@ from .enqueue import MAX_QUEUED_REFERENCE, notify_reference
 logger = logging.getLogger("flask_dm_email.outbox")
 
 _JSON_SCALARS = (str, int, float, bool)
+
+
+def time_ordered_id() -> str:
+    """A row id: a UUID laid out as RFC 9562's version 7, the time in milliseconds then 74
+    random bits. A batch's rows then go to the end of the primary-key index, a few pages
+    a chunk, rather than to random leaf pages all over it."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    # version 7 in bits 76-79, variant 0b10 in bits 62-63
+    text = f"{value & _V7_MASK | _V7_BITS:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_V7_MASK = ~(0xF << 76 | 0b11 << 62) & ((1 << 128) - 1)
+_V7_BITS = 0x7 << 76 | 0b10 << 62
 
 
 def placeholder_key(name: str) -> str:
@@ -170,9 +185,12 @@ class RowRules:
             reason = str(error)
             # prepare names the address "to"; here it is a column.
             return RowError(line, f"the {column!r} column{reason[2:]}" if reason.startswith("to ") else reason)
-        row_id = str(uuid.uuid4())
+        row_id = time_ordered_id()
         # Plain ASCII reads as itself, lowercased; only IDN domains need Notify's reading.
-        key = hash_string(raw.strip(string.whitespace).lower() if raw.isascii() else read_address(raw).key)
+        recipient = raw.strip(string.whitespace).lower() if raw.isascii() else read_address(raw).key
+        # to_hash is the hash of the address as validated (stripped): reused when that is
+        # the recipient's text already (an address in lowercase ASCII).
+        key = email.to_hash if recipient == strip_address(raw) else hash_string(recipient)
         return ValidRow(line, key, email.redirected, {
             "id": row_id,
             "to_address": email.to,

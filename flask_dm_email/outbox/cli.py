@@ -186,19 +186,102 @@ def sync_command(older_than: float) -> None:
 
 @outbox_cli.command("purge", with_appcontext=False)
 def purge_command() -> None:
-    """Clear personal data from rows final for longer than DM_EMAIL_RETENTION_DAYS."""
+    """Clear personal data from rows final for longer than DM_EMAIL_RETENTION_DAYS, and
+    delete final rows' events older than DM_EMAIL_EVENT_RETENTION_DAYS."""
     with _app_context():
-        count = _outbox.purge()
-    click.echo(f"Personal data cleared from {count} email(s).")
+        result = _outbox.purge()
+    click.echo(f"Personal data cleared from {result.rows} email(s); {result.events} old event(s) deleted.")
+
+
+def _interactive() -> bool:
+    """Whether there is a person at a terminal to confirm an erasure."""
+    return sys.stdin.isatty()
+
+
+@outbox_cli.command("erase", with_appcontext=False)
+@click.option("--address", required=True,
+              help="The person's email address; '-' reads it from standard input (keeps it out of shell history).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def erase_command(address: str, yes: bool, as_json: bool) -> None:
+    """Remove every email to one address, and their events (a data-subject erasure request).
+
+    Emails still waiting to be sent are removed too: they will never be sent. Prints the
+    address's hash and counts, never the address.
+    """
+    from ..addresses import validate_email_address
+    from ..errors import EmailInvalidError
+    from .erase import address_hashes
+
+    from_stdin = address == "-"
+    if from_stdin:
+        address = sys.stdin.readline()
+    try:
+        address = validate_email_address(address, field_name="address")
+    except EmailInvalidError as error:
+        click.echo(f"EmailInvalidError: {error}", err=True)
+        sys.exit(1)
+    shown, _ = address_hashes(address)
+    if not yes:
+        if from_stdin or not _interactive():
+            click.echo("Refusing to erase without confirmation: there is no terminal to ask on. Run again with "
+                       "--yes.", err=True)
+            sys.exit(1)
+        if not click.confirm(f"Erase every email to the address with hash {shown}, and its events, from the outbox "
+                             "(emails not yet sent will never be sent)?"):
+            click.echo("Nothing erased.", err=True)
+            sys.exit(1)
+    with _app_context():
+        result = _outbox.erase(address)
+    if as_json:
+        click.echo(json.dumps({**asdict(result), "complete": result.complete}, indent=2))
+    else:
+        unclear = (f"; {result.unclear} will not be sent again but had an unclear attempt that may have reached "
+                   "Notify (if it did, Notify keeps its own copy)") if result.unclear else ""
+        click.echo(f"Address hash {result.address_hash}: {result.rows} email(s) and {result.events} event(s) "
+                   f"erased; {result.waiting} of the emails had not been sent yet and never will be{unclear}.")
+    if not result.complete:
+        click.echo(f"{result.still_sending} email(s) to this address are being sent right now and were kept: run "
+                   "this command again in a minute (once sent, or once the worker's lease ends, they are "
+                   "erased).", err=True)
+        sys.exit(1)
 
 
 @outbox_cli.command("create-tables", with_appcontext=False)
 def create_tables_command() -> None:
     """Create the outbox tables (for teams that do not use migrations)."""
+    _upgrade()
+
+
+@outbox_cli.command("upgrade", with_appcontext=False)
+def upgrade_command() -> None:
+    """Bring the outbox tables up to this version's schema (run after upgrading
+    flask-dm-email, and after your own migrations if they own the tables)."""
+    _upgrade()
+
+
+def _upgrade() -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .schema import create_tables
+
     with _app_context() as app:
-        _outbox.create_tables()
-        where = get_state(app).outbox.database.description  # type: ignore[union-attr]
-    click.echo(f"Outbox tables ready in {where}.")
+        runtime = get_state(app).outbox
+        assert runtime is not None  # _app_context refuses an app without an outbox
+        try:
+            before, now = create_tables(runtime.store)
+        except SQLAlchemyError as error:
+            click.echo(f"Could not create or upgrade the outbox tables in {runtime.database.description} "
+                       f"({type(error).__name__}); nothing was changed that a second run would not finish. "
+                       "Check the database is reachable and this user may create tables, then run it again.",
+                       err=True)
+            sys.exit(1)
+    if before is None:
+        click.echo(f"Outbox tables ready in {runtime.database.description}, at schema version {now}.")
+    elif before == now:
+        click.echo(f"Outbox tables in {runtime.database.description} were already at schema version {now}.")
+    else:
+        click.echo(f"Outbox tables in {runtime.database.description} upgraded from schema version {before} to {now}.")
 
 
 @click.command("worker", context_settings={"ignore_unknown_options": False})

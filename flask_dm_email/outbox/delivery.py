@@ -44,6 +44,10 @@ _SENDER_STATUS_CODES = frozenset({401, 403})
 #: The longest a worker thread waits for its slot in the shared budget; a row whose slot
 #: is further away goes back to the queue, due when the slot is (no attempt spent).
 PACE_MAX_WAIT = 30.0
+#: How far ahead a worker thread books its slot. Booking further would let a busy worker
+#: hold the next seconds of the budget, and a synchronous ``send_email`` (which waits at
+#: most 2 s) would be refused.
+PACE_HORIZON = 0.5
 
 
 def outgoing_email(row: Mapping[Any, Any]) -> OutgoingEmail:
@@ -106,6 +110,12 @@ class Delivery:
     def deliver(self, row: RowMapping) -> str | None:
         """Deliver one claimed row; the status it ended in (None if this worker lost it)."""
         token = row["claim_token"]
+        if row["to_address"] is None:
+            # Purged (retention, or an erasure) while queued again by an operator's retry:
+            # there is nobody to send it to.
+            self._finish(row, token, states.FAILED, {"last_error_class": "AddressPurged", "last_status_code": None},
+                         kind="failed", error_class="AddressPurged")
+            return states.FAILED
         email = outgoing_email(row)
         if row["maybe_sent"]:
             settled = self._settle(row, token, email)
@@ -115,7 +125,7 @@ class Delivery:
         ticket: Ticket | None = None
         if pacer is not None:
             try:
-                ticket = pacer.before_post(email.to, PACE_MAX_WAIT)
+                ticket = pacer.before_post(email.to, PACE_MAX_WAIT, horizon=PACE_HORIZON)
             except DailyLimitReached:
                 return self._hold_for_the_day(row, token, kind="daily-limit-reached")
             except LimiterWaitTooLong as error:
@@ -223,8 +233,8 @@ class Delivery:
                             "clock, then run 'flask dm-email outbox resume'.",
                             {"status_code": code, "error_class": cls})
             return states.QUEUED
-        values = {"attempts": attempts, "last_error_class": cls or "Unreachable", "last_status_code": code,
-                  "personalisation": None}
+        # The personalisation stays (until the retention purge): an operator's retry sends it.
+        values = {"attempts": attempts, "last_error_class": cls or "Unreachable", "last_status_code": code}
         if self._finish(row, token, states.FAILED, values, kind="failed", http_status=code, error_class=cls):
             error = attempt.error or EmailError(f"Gave up after {attempts} attempts ({cls}).",
                                                 reference=email.reference)

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, func, select
+from sqlalchemy import RowMapping, bindparam, func, select
 
 from . import states
 from .database import Database
 from .tables import event, outbox
 
 C = outbox.c
+
+# A receipt's lookups, built once: they run on every callback, and building a select of
+# every column (and adapting the cached compilation to a new statement object) cost more
+# than SQLite running it.
+_BY_NOTIFY_ID = select(outbox).where(C.notify_id == bindparam("notify_id"))
+_BY_NOTIFY_REFERENCE = select(outbox).where(C.notify_reference == bindparam("reference"))
 
 
 class StoreReads:
@@ -41,11 +47,11 @@ class StoreReads:
         """The row a receipt is about: by Notify's id, else by the reference we sent."""
         with self.db.connect() as conn:
             if notify_id:
-                row = conn.execute(select(outbox).where(C.notify_id == notify_id)).mappings().first()
+                row = conn.execute(_BY_NOTIFY_ID, {"notify_id": notify_id}).mappings().first()
                 if row is not None:
                     return row
             if reference:
-                return conn.execute(select(outbox).where(C.notify_reference == reference)).mappings().first()
+                return conn.execute(_BY_NOTIFY_REFERENCE, {"reference": reference}).mappings().first()
         return None
 
     def counts(self) -> dict[str, int]:
@@ -94,17 +100,21 @@ class StoreReads:
     def unsettled(self, statuses: Iterable[str], *, older_than: float, limit: int) -> Sequence[RowMapping]:
         """Rows with Notify but without an outcome, unchanged for ``older_than`` seconds."""
         with self.db.connect() as conn:
-            return conn.execute(
-                select(outbox)
-                .where(
-                    C.service_id == self.service_id,
-                    C.status.in_(list(statuses)),
-                    C.notify_id.is_not(None),
-                    C.updated_at <= self.db.now() - older_than,
+            return (
+                conn.execute(
+                    select(outbox)
+                    .where(
+                        C.service_id == self.service_id,
+                        C.status.in_(list(statuses)),
+                        C.notify_id.is_not(None),
+                        C.updated_at <= self.db.now() - older_than,
+                    )
+                    .order_by(C.updated_at)
+                    .limit(limit)
                 )
-                .order_by(C.updated_at)
-                .limit(limit)
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
 
     def events_of(self, row_id: str) -> Sequence[RowMapping]:
         with self.db.connect() as conn:

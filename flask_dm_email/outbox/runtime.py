@@ -22,6 +22,7 @@ from ..errors import EmailConfigError
 from ..outbox_settings import EMBEDDED_DEVELOPMENT, MEMORY, SQLALCHEMY_MODE, OutboxSettings, redact_url
 from . import states
 from .database import Database, make_engine
+from .listen import Notifier, channel_name, current_schema
 from .store import Store
 
 logger = logging.getLogger("flask_dm_email.outbox")
@@ -45,12 +46,29 @@ class OutboxRuntime:
         #: Called with a row's id once it is committed and waiting (e.g. the Celery
         #: adapter's task sender); never for a rolled-back row.
         self.listeners: list[Callable[[str], None]] = []
+        self._notifier = Notifier(database.description, self.channel)
+        self._channels: dict[int, str] = {}
+
+    def channel(self, engine: Engine) -> str:
+        """The PostgreSQL channel this outbox's workers LISTEN on: one per schema and
+        Notify service (see :mod:`~flask_dm_email.outbox.listen`)."""
+        key = id(engine)
+        if key not in self._channels:
+            self._channels[key] = channel_name(current_schema(engine), self._store.service_id)
+        return self._channels[key]
 
     def wake(self, row_id: str | None = None) -> None:
-        """Wake waiting workers; with ``row_id`` (a committed row now waiting), tell the
-        listeners too. A listener that fails (a broker down) loses nothing: the row is
-        in the database, so it is logged and the next sweep or poll finds the row."""
+        """Wake waiting workers, after a commit that made rows due: this process's at
+        once, other processes' on PostgreSQL by a NOTIFY (sent from a thread, coalesced).
+        With ``row_id`` (a committed row now waiting), tell the listeners too. A listener
+        that fails (a broker down) loses nothing: the row is in the database, so it is
+        logged and the next sweep or poll finds the row."""
         self.queued.set()
+        try:
+            if self.database.dialect == "postgresql":
+                self._notifier.notify(self.database.engine)
+        except Exception as error:  # e.g. no app context for the sqlalchemy mode's engine
+            logger.debug("No NOTIFY for the outbox's workers (%s); they poll.", type(error).__name__)
         if row_id is None:
             return
         for listener in list(self.listeners):
@@ -76,6 +94,7 @@ class OutboxRuntime:
         for row in rows:
             status = states.QUEUED if row["attempts"] == 0 else states.RETRYING
             self.store.finish(row["id"], row["claim_token"], status, kind="given-back", delay=0.0)
+        self.wake()  # other processes' workers take them at once
 
 
 def _lazy(make: Callable[[], Engine]) -> Callable[[], Engine]:

@@ -12,15 +12,14 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Float, RowMapping, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Float, RowMapping, and_, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..errors import EmailConfigError
-from . import states
+from . import schema, states
 from .database import Database
 from .reads import StoreReads
-from .tables import SCHEMA_VERSION, event, meta, metadata, outbox
+from .tables import event, meta, outbox
 
 C = outbox.c
 # Columns queue_email and enqueue_many give; the rest come from the clock or defaults.
@@ -32,7 +31,6 @@ _INSERTED = frozenset(
     }
 )
 _PAUSED = "paused"
-_VERSION = "schema_version"
 
 
 class Store(StoreReads):
@@ -50,39 +48,19 @@ class Store(StoreReads):
     # -- schema ----------------------------------------------------------------------
 
     def create_tables(self) -> None:
-        """Create the tables if they do not exist, and record their version."""
-        metadata.create_all(self.db.engine)
-        for index in outbox.indexes:  # an outbox made by an earlier version gets the newer indexes
-            index.create(self.db.engine, checkfirst=True)
-        with self.db.begin() as conn:
-            self._upsert_meta(conn, _VERSION, str(SCHEMA_VERSION))
+        """Create what is missing and record the version (:mod:`.schema`)."""
+        schema.create_tables(self)
 
     def schema_problem(self) -> str | None:
-        """Why a worker must not run against these tables, or None."""
-        try:
-            with self.db.connect() as conn:
-                found = conn.execute(select(meta.c.value).where(meta.c.name == _VERSION)).scalar()
-        except Exception as error:  # no tables yet, or no database
-            return f"the outbox tables cannot be read ({type(error).__name__})"
-        if found != str(SCHEMA_VERSION):
-            return f"the outbox tables are at schema version {found}, this worker needs {SCHEMA_VERSION}"
-        return None
+        """Why a worker must not run against these tables, or None (:mod:`.schema`)."""
+        return schema.schema_problem(self)
 
     def check_schema(self) -> None:
-        """Raise :class:`EmailConfigError` unless the tables are the version expected."""
-        problem = self.schema_problem()
-        if problem:
-            raise EmailConfigError(
-                [
-                    (
-                        "DM_EMAIL_OUTBOX_URL",
-                        f"{problem}. Run 'flask dm-email outbox create-tables' (or your "
-                        "migrations) for the database at " + self.db.description + ".",
-                    )
-                ]
-            )
+        """Raise :class:`~flask_dm_email.errors.EmailConfigError` unless the tables are
+        the version expected."""
+        schema.check_schema(self)
 
-    def _upsert_meta(self, conn: Connection, name: str, value: str) -> None:
+    def upsert_meta(self, conn: Connection, name: str, value: str) -> None:
         changed = conn.execute(update(meta).where(meta.c.name == name).values(value=value)).rowcount
         if not changed:
             conn.execute(self._insert_ignore(meta).values(name=name, value=value))
@@ -234,11 +212,14 @@ class Store(StoreReads):
         with self.db.begin() as conn:
             now = self.db.now()
             mine = C.service_id == self.service_id
+            # The lease outlasts a request and its time in flight, so what the holder may
+            # have posted is settled now; an earlier unclear attempt may settle later still.
+            settles = case((C.settles_at > now, C.settles_at), else_=now)
             expired = conn.execute(
                 update(outbox)
                 .where(mine, C.status == states.SENDING, C.lease_expires_at < now)
                 .values(
-                    status=states.RETRYING, maybe_sent=True, settles_at=now, next_attempt_at=now,
+                    status=states.RETRYING, maybe_sent=True, settles_at=settles, next_attempt_at=now,
                     attempts=C.attempts + 1, claim_token=None, lease_expires_at=None, updated_at=now,
                 )
                 .returning(C.id)

@@ -75,5 +75,5 @@ def failed(state: DMEmailState, row: tuple[str, str], error: EmailError) -> None
                 delay=state.settings.retry.in_flight_bound, settles_in=state.settings.retry.in_flight_bound)
         return
     _finish(state, row, states.FAILED,
-            {"attempts": 1, "last_error_class": cls, "last_status_code": error.status_code, "personalisation": None},
+            {"attempts": 1, "last_error_class": cls, "last_status_code": error.status_code},
             kind="failed", http_status=error.status_code, error_class=cls)

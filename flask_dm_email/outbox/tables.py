@@ -23,8 +23,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-#: The version of the tables below; a worker refuses to run against another.
-SCHEMA_VERSION = 1
+#: The version of the tables below; a worker refuses to run against another
+#: (the changes are listed in :mod:`flask_dm_email.outbox.schema`).
+SCHEMA_VERSION = 2
 
 metadata = MetaData(
     naming_convention={
@@ -103,6 +104,9 @@ event = Table(
     Column("error_class", String(100)),
     Column("at", Float, nullable=False),
     Index("ix_dm_email_event_outbox_id", "outbox_id"),
+    # Never reuse an id, even the highest after retention or an erasure deleted it: a feed
+    # reader's cursor would pass over the new event (PostgreSQL's sequence never reuses).
+    sqlite_autoincrement=True,
 )
 
 meta = Table(

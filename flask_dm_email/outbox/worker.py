@@ -19,6 +19,7 @@ from sqlalchemy import RowMapping
 from ..state import get_state
 from . import states
 from .delivery import Delivery
+from .listen import Listener
 from .runtime import OutboxRuntime
 
 logger = logging.getLogger("flask_dm_email.outbox")
@@ -29,10 +30,14 @@ POLL_SECONDS = 0.5
 class Worker:
     """Deliver ``app``'s outbox with ``threads`` threads (one Notify client each)."""
 
-    def __init__(self, app: Flask, *, threads: int = 4, poll: float = POLL_SECONDS) -> None:
+    def __init__(self, app: Flask, *, threads: int = 4, poll: float = POLL_SECONDS, listen: bool = True) -> None:
         self.app = app
         self.threads = max(1, threads)
         self.poll = poll
+        #: On PostgreSQL (psycopg 3), :meth:`run` LISTENs so a commit in another process
+        #: wakes it at once; polling every ``poll`` seconds stays the safety net.
+        self.listen = listen
+        self.listener: Listener | None = None
         self.stopping = threading.Event()
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dm-email-worker")
 
@@ -96,7 +101,27 @@ class Worker:
         data purged after retention."""
         with self.app.app_context():
             self.runtime.store.check_schema()
-        self._pump(until_idle=once, chores=Housekeeping(self.app))
+            if self.listen and not once:
+                self.listener = self._start_listener()
+        try:
+            self._pump(until_idle=once, chores=Housekeeping(self.app))
+        finally:
+            if self.listener is not None:
+                self.listener.stop()
+
+    def _start_listener(self) -> Listener | None:
+        """LISTEN on the outbox's channel (PostgreSQL through psycopg 3; else poll)."""
+        runtime = self.runtime
+        engine = runtime.database.engine
+        if not Listener.available(engine):
+            if engine.dialect.name == "postgresql":
+                logger.info("Outbox worker polls every %s s: LISTEN needs psycopg 3 (postgresql+psycopg://), "
+                            "not %s.", self.poll, engine.dialect.driver)
+            return None
+        listener = Listener(engine, runtime.channel(engine), runtime.queued.set, where=runtime.database.description,
+                            poll=self.poll)
+        listener.start()
+        return listener
 
     def drain(self, timeout: float = 30.0) -> int:
         """Deliver everything due now, in this process; return how many rows were
@@ -106,8 +131,7 @@ class Worker:
     def stop(self) -> None:
         """Stop claiming; in-flight deliveries finish."""
         self.stopping.set()
-        with self.app.app_context():
-            self.runtime.wake()
+        self.runtime.queued.set()  # this process's workers only: no NOTIFY to the others
 
     def close(self, grace: float = 10.0) -> None:
         self.stop()
@@ -132,6 +156,7 @@ class Housekeeping:
         return True
 
     def run_due(self) -> None:
+        from .retention import purge
         from .sync import sync_statuses
 
         with self.app.app_context():
@@ -141,7 +166,7 @@ class Housekeeping:
                 if self._due("sync", self.SYNC_EVERY):
                     sync_statuses(self.app, older_than=self.SYNC_EVERY)
                 if self._due("purge", self.PURGE_EVERY):
-                    runtime.store.purge(runtime.settings.retention_days)
+                    purge(runtime)  # personal data, and events past DM_EMAIL_EVENT_RETENTION_DAYS
             except Exception:
                 logger.exception("Outbox housekeeping failed; it is tried again later")
 

@@ -4,10 +4,12 @@ store shared with every other sender of that service."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 
 from ..api_keys import service_id
+from .errors import LimiterWaitTooLong
 from .gcra import paced_rate, parse_rate
 from .store import LimitSnapshot, LimitStore
 
@@ -17,6 +19,10 @@ def limiter_key(api_key: str) -> str:
     per service (and key type), so every key of one service shares one budget. The
     service id is not a secret; the key's secret never leaves this function."""
     return f"notify:{service_id(api_key)}"
+
+
+#: Added to a booking thread's sleep, so that on waking its slot is inside the horizon.
+_BOOKING_MARGIN = 0.005
 
 
 class LimiterSnapshot(LimitSnapshot):
@@ -68,19 +74,55 @@ class Limiter:
         self.burst = burst
         self.daily_limit = daily_limit
         self._sleep = sleep
+        # One thread of this process books ahead at a time (acquire's ``horizon``).
+        self._booking = threading.Lock()
 
-    def acquire(self, max_wait: float) -> float:
+    def acquire(self, max_wait: float, *, horizon: float | None = None) -> float:
         """Take the next slot and wait for it; return the seconds waited.
 
+        :param max_wait: the longest this sender will wait for its slot.
+        :param horizon: for senders that may wait long (an outbox worker's threads): book
+            no further ahead than this, first waiting until the next free slot is that
+            close, one thread of this limiter at a time. Many such senders then never
+            hold the coming seconds of the budget, and a synchronous send, which waits
+            at most a couple of seconds, still finds a slot. None books at once.
         :raises ~flask_dm_email.pacing.LimiterWaitTooLong: if the slot is more than
             ``max_wait`` seconds away (then no slot is taken and nothing waits).
         """
         if not max_wait >= 0:
             raise ValueError(f"max_wait {max_wait!r} must be 0 or more seconds")
-        wait = self.store.reserve(self.key, self.rate, self.burst, max_wait)
+        waited = 0.0
+        if horizon is None or horizon >= max_wait:
+            wait = self.store.reserve(self.key, self.rate, self.burst, max_wait)
+        else:
+            waited, wait = self._book_within(max_wait, horizon)
         if wait > 0:
             self._sleep(wait)
-        return wait
+        return waited + wait
+
+    def _book_within(self, max_wait: float, horizon: float) -> tuple[float, float]:
+        """Wait until the next slot is at most ``horizon`` away, then take it: the seconds
+        waited so far, and those still to wait for the slot."""
+        started = time.monotonic()
+        if not self._booking.acquire(timeout=max_wait):
+            raise LimiterWaitTooLong(self.key, max_wait, max_wait)
+        waited = time.monotonic() - started  # for the thread booking before this one
+        try:
+            while True:
+                room = max_wait - waited
+                if room < 0:
+                    raise LimiterWaitTooLong(self.key, waited, max_wait)
+                try:
+                    return waited, self.store.reserve(self.key, self.rate, self.burst, min(horizon, room))
+                except LimiterWaitTooLong as error:
+                    if waited + error.wait > max_wait:
+                        raise LimiterWaitTooLong(self.key, waited + error.wait, max_wait) from None
+                    # Then the slot is within the horizon, unless others booked meanwhile.
+                    step = error.wait - horizon + _BOOKING_MARGIN
+                    self._sleep(step)
+                    waited += step
+        finally:
+            self._booking.release()
 
     def after_429(self) -> None:
         """Notify answered 429 RateLimitError: push every sender of this service back."""

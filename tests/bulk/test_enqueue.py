@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -164,14 +166,18 @@ def test_cancel_and_retry_failed_act_on_the_whole_batch(make_outbox_app: Callabl
         DMEmail.outbox.drain(timeout=30)
         assert DMEmail.outbox.batch("failing").counts == {states.FAILED: 3}  # type: ignore[union-attr]
         sim.update_template(template_id, body="Dear ((name))")
-        # Personalisation is cleared when an email fails: the rows give it back.
-        with pytest.raises(OutboxStateError, match="--csv FILE"):
-            DMEmail.outbox.retry_batch("failing")
-        assert DMEmail.outbox.retry_batch("failing", people(5)) == 3
+        # Rows given: only their recipients' failed emails, with the rows' values.
+        assert DMEmail.outbox.retry_batch("failing", [{"email_address": "person0@gov.uk", "name": "P0"}]) == 1
+        # None given: the rest, as they were queued (a failed email keeps its personalisation).
+        assert DMEmail.outbox.retry_batch("failing") == 2
         assert {e.notify_reference.endswith("-2") for e in DMEmail.outbox.find(batch="failing")} == {True}
         DMEmail.outbox.drain(timeout=30)
         assert DMEmail.outbox.batch("failing").counts == {states.SENT: 3}  # type: ignore[union-attr]
+        bodies = {m["email_address"]: m["body"] for m in sim.messages()}
+        assert bodies == {"person0@gov.uk": "Dear P0", "person1@gov.uk": "Dear Person 1",
+                          "person2@gov.uk": "Dear Person 2"}
         assert DMEmail.outbox.retry_batch("failing", people(3)) == 0  # nothing failed now
+        assert DMEmail.outbox.retry_batch("failing") == 0
 
         DMEmail.outbox.enqueue_many(people(4), template="welcome", batch="cancelled")
         assert DMEmail.outbox.cancel_batch("cancelled") == 4
@@ -184,7 +190,34 @@ def test_cancel_and_retry_failed_act_on_the_whole_batch(make_outbox_app: Callabl
             kinds = conn.execute(select(event.c.type).where(event.c.outbox_id.in_(ids))).scalars().all()
     assert sorted(kinds) == ["cancelled"] * 4 + ["queued"] * 4
     assert len(sim.messages()) == 3
-    assert sorted(m["personalisation"]["name"] for m in sim.messages()) == [f"Person {n}" for n in range(3)]
+    assert sorted(m["personalisation"]["name"] for m in sim.messages()) == ["P0", "Person 1", "Person 2"]
+
+
+def test_failed_emails_left_without_personalisation_by_an_earlier_version_need_the_rows(
+    make_outbox_app: Callable[..., Flask], sim: Any, template_id: str
+) -> None:
+    app = make_outbox_app(DM_EMAIL_RETRY_SCHEDULE="0")
+    with app.app_context():
+        DMEmail.outbox.enqueue_many(people(2), template="welcome", batch="old")
+        sim.update_template(template_id, body="Dear ((name)), ((code))")
+        DMEmail.outbox.drain(timeout=30)
+        sim.update_template(template_id, body="Dear ((name))")
+        with store(app).db.begin() as conn:  # what the worker used to do when an email failed
+            conn.execute(update(outbox).where(outbox.c.batch_id == "old").values(personalisation=None))
+        with pytest.raises(OutboxStateError, match=r"2 of batch 'old'.*--csv FILE"):
+            DMEmail.outbox.retry_batch("old")
+        assert DMEmail.outbox.retry_batch("old", people(2)) == 2
+        DMEmail.outbox.drain(timeout=30)
+    assert sorted(m["body"] for m in sim.messages()) == ["Dear Person 0", "Dear Person 1"]
+
+
+def test_a_value_that_cannot_travel_as_json_is_an_invalid_row(make_outbox_app: Callable[..., Flask]) -> None:
+    app = make_outbox_app()
+    with app.app_context():
+        rows = [{"email_address": "a@gov.uk", "name": "A"}, {"email_address": "b@gov.uk", "name": float("nan")}]
+        result = DMEmail.outbox.enqueue_many(rows, template="welcome", batch="nan")
+    assert (result.queued, result.invalid) == (1, 1)
+    assert result.errors[0].line == 3 and "personalisation 'name'" in result.errors[0].reason
 
 
 def test_bulk_rows_are_purged_after_retention_and_announced(make_outbox_app: Callable[..., Flask]) -> None:
@@ -211,3 +244,39 @@ def test_redirected_rows_go_to_the_safe_address(make_outbox_app: Callable[..., F
         DMEmail.outbox.drain(timeout=30)
     assert (result.queued, result.redirected) == (3, 3)
     assert [m["email_address"] for m in sim.messages()] == [SAFE] * 3
+
+
+def test_a_bulk_row_reads_back_as_it_was_given(make_outbox_app: Callable[..., Flask]) -> None:
+    app = make_outbox_app()
+    rows = [{"email_address": " Mixed.Case@Gov.UK", "name": 'Zoë "Q", Ltd'},
+            {"email_address": "plain@gov.uk", "name": 7}]
+    with app.app_context():
+        DMEmail.outbox.enqueue_many(rows, template="welcome", batch="first")
+        time.sleep(0.002)
+        DMEmail.outbox.enqueue_many(people(3), template="welcome", batch="later")
+        found = {row["to_address"]: row for row in rows_of(app, "first")}
+        later = rows_of(app, "later")
+    mixed, plain = found["Mixed.Case@Gov.UK"], found["plain@gov.uk"]
+    assert (mixed["personalisation"], plain["personalisation"]) == ({"name": 'Zoë "Q", Ltd'}, {"name": 7})
+    assert mixed["to_hash"] == hash_string("Mixed.Case@Gov.UK")
+    assert mixed["batch_key"] == hash_string("mixed.case@gov.uk")
+    assert plain["to_hash"] == plain["batch_key"] == hash_string("plain@gov.uk")
+    assert (mixed["redirected"], mixed["status"], mixed["generation"]) == (False, states.QUEUED, 1)
+    for row in (*found.values(), *later):
+        assert row["notify_reference"] == f"{row['reference']}-{row['id']}"
+        assert uuid.UUID(row["id"]).version == 7 and str(uuid.UUID(row["id"])) == row["id"]
+    # Time-ordered ids: a later batch's rows sort after an earlier one's (the primary-key
+    # index is appended to, not rewritten at random).
+    assert max(row["id"] for row in found.values()) < min(row["id"] for row in later)
+
+
+def test_sqlite_connections_keep_their_page_cache_size_after_a_bulk_send(make_outbox_app: Callable[..., Flask]) -> None:
+    app = make_outbox_app()
+    with app.app_context():
+        if store(app).db.dialect != "sqlite":
+            pytest.skip("a SQLite setting")
+        with store(app).db.connect() as conn:
+            before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        assert DMEmail.outbox.enqueue_many(people(1200), template="welcome", batch="b").queued == 1200
+        with store(app).db.connect() as conn:  # the pool's one connection, used for every chunk
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before

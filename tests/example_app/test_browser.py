@@ -9,8 +9,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from example_app.models import User, db
 
 from .conftest import LiveExample
 
@@ -31,6 +34,8 @@ except ImportError:  # selenium is in the dev extra
     pytest.skip("selenium is not installed", allow_module_level=True)
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture
@@ -63,6 +68,16 @@ def browser(request: pytest.FixtureRequest) -> Iterator[object]:
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def click_through(driver: Any, by: str, value: str) -> None:
+    """Click a link or submit button and wait until the page it leads to has replaced this
+    one. ``click()`` can return before a form's answer has begun to load, so reading the page
+    at once may still read the old one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(by, value).click()
+    WebDriverWait(driver, 20).until(staleness_of(page))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def eventually(check: Callable[[], bool], refresh: Callable[[], None], timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -75,7 +90,7 @@ def sign_up(driver: object, example: LiveExample, name: str, email: str) -> None
     driver.get(f"{example.url}/signup")  # type: ignore[attr-defined]
     driver.find_element(By.ID, "name").send_keys(name)  # type: ignore[attr-defined]
     driver.find_element(By.ID, "email").send_keys(email)  # type: ignore[attr-defined]
-    driver.find_element(By.ID, "signup").click()  # type: ignore[attr-defined]
+    click_through(driver, By.ID, "signup")
 
 
 def row_text(driver: object) -> str:
@@ -107,9 +122,9 @@ def test_sign_up_read_the_email_and_see_it_delivered(browser: object, example: L
     # The email is queued with the account; the outbox worker sends it a moment later.
     assert cell(driver, "delivery-status") in LABELS
     eventually(lambda: cell(driver, "delivery-status") in {"sent to Notify", "delivered"}, driver.refresh)  # type: ignore[attr-defined]
-    driver.find_element(By.ID, "inbox-link").click()  # type: ignore[attr-defined]
+    click_through(driver, By.ID, "inbox-link")
     assert "Welcome to the example service, Alex" in driver.page_source  # type: ignore[attr-defined]
-    driver.find_element(By.PARTIAL_LINK_TEXT, "Welcome to the example service, Alex").click()  # type: ignore[attr-defined]
+    click_through(driver, By.PARTIAL_LINK_TEXT, "Welcome to the example service, Alex")
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     assert "Hello Alex," in body and "Your account is ready" in body
     driver.get(accounts)  # type: ignore[attr-defined]
@@ -138,3 +153,48 @@ def test_a_bouncing_address_becomes_inactive(browser: object, example: LiveExamp
     eventually(lambda: cell(driver, "account-state").startswith("inactive"), driver.refresh)  # type: ignore[attr-defined]
     assert cell(driver, "delivery-status") == "permanent failure"
     assert "permanent delivery failure" in row_text(driver)  # the audit row's reason
+
+
+def count_tag(driver: object, what: str) -> int:
+    """A notice batch's count tag (``3 delivered``), looked up again if the page reloaded."""
+    for _ in range(20):
+        try:
+            text = driver.find_element(By.CSS_SELECTOR, f'#batch-counts [data-count="{what}"]').text  # type: ignore[attr-defined]
+            return int(str(text).split()[0])
+        except (StaleElementReferenceException, NoSuchElementException):
+            time.sleep(0.1)
+    raise AssertionError(f"no {what} count on the page")
+
+
+def test_send_a_notice_to_all_users_and_watch_it_delivered(browser: object, example: LiveExample) -> None:
+    """The admin action: one batch to the active users, whose page follows it to delivered
+    by refreshing itself."""
+    with example.app.app_context():
+        for name, active in (("Ada", True), ("Bo", True), ("Cy", False)):
+            address = f"{name.lower()}@digital.cabinet-office.gov.uk"
+            db.session.add(User(name=name, email_address=address, active=active))
+        db.session.commit()
+    driver = browser
+    driver.get(f"{example.url}/")  # type: ignore[attr-defined]
+    click_through(driver, By.LINK_TEXT, "Send a notice")
+    driver.find_element(By.ID, "notice").send_keys("The service is closed on Saturday.")  # type: ignore[attr-defined]
+    batch = driver.find_element(By.ID, "batch")  # type: ignore[attr-defined]
+    assert batch.get_attribute("value").startswith("notice-")  # a name is made up; the admin may change it
+    batch.clear()
+    batch.send_keys("saturday-closure")
+    click_through(driver, By.ID, "send-notice")
+    assert "Batch saturday-closure: the notice is queued for 2 users." in driver.page_source  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "batch-total").text == "2"  # type: ignore[attr-defined]
+    # No help from the test: the page refreshes itself until Notify has delivered both.
+    eventually(lambda: count_tag(driver, "delivered") == 2, lambda: None, timeout=30)
+    assert count_tag(driver, "failed") == 0 and count_tag(driver, "queued") == 0
+    eventually(lambda: not driver.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]'), lambda: None)  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "batch-delivered").text == "2 of 2"  # type: ignore[attr-defined]
+    click_through(driver, By.ID, "batch-emails-link")
+    # The status page lists the batch's two emails, each delivered.
+    listed = driver.find_elements(By.CSS_SELECTOR, "#list tr.email")  # type: ignore[attr-defined]
+    assert len(listed) == 2 and all("batch saturday-closure" in row.text for row in listed)
+    assert all("delivered" in row.text for row in listed)
+    driver.get(f"{example.url}/accounts")  # type: ignore[attr-defined]
+    progress = driver.find_element(By.CSS_SELECTOR, "#notices .notice-progress").text  # type: ignore[attr-defined]
+    assert "2 delivered" in progress

@@ -3,10 +3,14 @@ failure's whole path on the test stage: the outbox row it moves, the account it 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
+from sqlalchemy.exc import IntegrityError
 
 from example_app.hooks import deactivate_user
 from example_app.models import AuditEvent, User, db
@@ -56,24 +60,23 @@ def test_unknown_or_already_inactive_addresses_change_nothing(app: Flask) -> Non
     assert db.session.get(User, other.id).active is True
 
 
-def test_a_failed_commit_leaves_the_user_active_and_unaudited(app: Flask, monkeypatch: Any) -> None:
-    """One transaction: if it fails, neither change is kept, and Notify's retry redoes both."""
+def test_a_failed_audit_row_leaves_the_user_active(app: Flask) -> None:
+    """One transaction: if the audit row cannot be written, the deactivation is undone
+    too, and Notify's retry (the blueprint answers 500) redoes both."""
     user = add_user("kim@example.gov.uk")
-
-    def broken_commit() -> None:
-        db.session.flush()
-        raise RuntimeError("the database went away")
-
-    monkeypatch.setattr(db.session, "commit", broken_commit)
-    try:
+    with db.engine.begin() as conn:  # the database refuses audit rows for a while
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    with pytest.raises(IntegrityError, match="disk full"):
         deactivate_user("kim@example.gov.uk", receipt("kim@example.gov.uk"))
-    except RuntimeError:
-        db.session.rollback()
-    monkeypatch.undo()
     db.session.expire_all()
     assert db.session.get(User, user.id).active is True and AuditEvent.query.count() == 0
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse_audit")
     assert deactivate_user("kim@example.gov.uk", receipt("kim@example.gov.uk")) is True  # the retry
-    assert AuditEvent.query.count() == 1
+    db.session.expire_all()
+    assert db.session.get(User, user.id).active is False and AuditEvent.query.count() == 1
 
 
 def test_a_permanent_failure_moves_the_email_and_deactivates_the_account(tmp_path: Path) -> None:
@@ -99,3 +102,36 @@ def test_a_permanent_failure_moves_the_email_and_deactivates_the_account(tmp_pat
     page = client.get("/accounts").get_data(as_text=True)
     assert 'data-status="notify-permanent-failure">permanent failure</strong>' in page
     assert '<strong class="inactive">inactive</strong>' in page and "permanent delivery failure" in page
+
+
+def test_the_example_database_runs_sqlite_as_the_outbox_does(app: Flask) -> None:
+    """WAL (pages read while another worker writes), synchronous=NORMAL (no fsync per
+    commit) and a busy timeout (a second writer waits its turn instead of failing)."""
+    with db.engine.connect() as conn:
+        pragmas = [
+            conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("journal_mode", "synchronous", "busy_timeout")
+        ]
+    assert pragmas == ["wal", 1, 30_000]
+
+
+def test_a_second_worker_deactivating_the_same_user_waits_and_changes_nothing(app: Flask) -> None:
+    """Two workers, one receipt: the second waits for the first's write lock, then finds
+    the user inactive; one audit row."""
+    add_user("kim@example.gov.uk")
+    other = db.engine.connect()  # another worker, mid-transaction on the same database
+    other.exec_driver_sql("BEGIN IMMEDIATE")
+    other.exec_driver_sql("UPDATE user SET active = 0 WHERE email_address = 'kim@example.gov.uk'")
+    other.exec_driver_sql(
+        "INSERT INTO audit_event (user_id, type, notification_id, created_at) "
+        "SELECT id, 'deactivated', 'first', CURRENT_TIMESTAMP FROM user WHERE email_address = 'kim@example.gov.uk'"
+    )
+    timer = threading.Timer(0.3, other.commit)
+    timer.start()
+    started = time.monotonic()
+    try:
+        assert deactivate_user("kim@example.gov.uk", receipt("kim@example.gov.uk")) is False
+        assert time.monotonic() - started >= 0.25  # it waited for the other's commit
+    finally:
+        timer.join()
+        other.close()
+    assert [event.notification_id for event in AuditEvent.query.all()] == ["first"]

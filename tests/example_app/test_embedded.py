@@ -50,7 +50,7 @@ def test_development_without_a_key_runs_the_simulator_with_a_test_key() -> None:
         assert callbacks["delivery_status"]["url"] == "http://127.0.0.1:5000/callbacks/notify"
         assert callbacks["complaint"]["url"] == "http://127.0.0.1:5000/callbacks/notify/complaints"
         templates = simulator.service(embedded.EXAMPLE_SERVICE_ID)["templates"]
-        assert {t["name"] for t in templates} == {"Welcome", "Password reset"}
+        assert {t["name"] for t in templates} == {"Welcome", "Password reset", "Notice to all users"}
     finally:
         simulator.stop()
 

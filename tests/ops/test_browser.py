@@ -16,7 +16,7 @@ from flask_dm_email.testing import serve_app
 
 # Chromium and selenium as the example app's browser test has them (it skips, or under CI
 # fails, when either is missing).
-from ..example_app.test_browser import ARTIFACTS, By, browser  # noqa: F401  (the Chromium fixture)
+from ..example_app.test_browser import ARTIFACTS, By, browser, click_through  # noqa: F401  (the Chromium fixture)
 from .conftest import delivered_and_failed
 
 
@@ -49,24 +49,24 @@ def test_an_operator_finds_a_failed_email_retries_it_and_pauses_the_outbox(
         screenshot(driver, "status-page.png")
 
         # The failed email's page: its timeline, oldest event first.
-        driver.find_element(By.CSS_SELECTOR, f"#email-{bad} a.open").click()
+        click_through(driver, By.CSS_SELECTOR, f"#email-{bad} a.open")
         events = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#timeline tr.event")]
         assert "queued" in events[0]
         assert any("failed" in event and "BadRequestError" in event for event in events)
         screenshot(driver, "status-page-email.png")
 
-        driver.find_element(By.ID, "retry").click()
+        click_through(driver, By.ID, "retry")
         assert "The email is queued again." in text_of(driver, "#done")
         assert driver.find_element(By.CSS_SELECTOR, "h1 .tag").text == "queued"
         assert "operator-retry" in text_of(driver, "#timeline")
 
-        driver.find_element(By.LINK_TEXT, "Back to all emails").click()
+        click_through(driver, By.LINK_TEXT, "Back to all emails")
         assert "queued" in text_of(driver, f"#email-{bad}")
-        driver.find_element(By.ID, "pause").click()
+        click_through(driver, By.ID, "pause")
         assert "The outbox is paused" in text_of(driver, "#paused-banner")
         with app.app_context():
             assert DMEmail.outbox.paused
-        driver.find_element(By.ID, "resume").click()
+        click_through(driver, By.ID, "resume")
         assert "The outbox is running again." in text_of(driver, "#done")
         assert not driver.find_elements(By.ID, "paused-banner")
     with app.app_context():

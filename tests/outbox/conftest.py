@@ -3,6 +3,7 @@ sending through the local Notify simulator over real HTTP."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,21 @@ def outbox_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     else:
         with postgres_schema() as url:
             yield url
+
+
+@pytest.fixture
+def env(sim: Any, outbox_url: str) -> dict[str, str]:
+    """The environment of ``tests/outbox/crash_app.py`` run as a command (``flask --app
+    tests.outbox.crash_app:create_app ...``): the simulator, a template, this outbox."""
+    template = sim.add_template(name="T", subject="Hi ((n))", body="Hello ((n))")
+    return {
+        **os.environ,
+        "CRASH_NOTIFY_KEY": sim.create_api_key(key_type="test"),
+        "CRASH_NOTIFY_URL": sim.url,
+        "CRASH_OUTBOX_URL": outbox_url,
+        "CRASH_TEMPLATE": template,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
 
 
 @pytest.fixture

@@ -11,22 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def env(sim: Any, outbox_url: str) -> dict[str, str]:
-    template = sim.add_template(name="T", subject="Hi ((n))", body="Hello ((n))")
-    return {
-        **os.environ,
-        "CRASH_NOTIFY_KEY": sim.create_api_key(key_type="test"),
-        "CRASH_NOTIFY_URL": sim.url,
-        "CRASH_OUTBOX_URL": outbox_url,
-        "CRASH_TEMPLATE": template,
-        "PYTHONPATH": str(ROOT),
-    }
 
 
 def flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -53,6 +53,8 @@ class TestQueueing:
                 queue_email("someone@elsewhere.org", "welcome")
             with pytest.raises(EmailTemplateError, match="DM_NOTIFY_TEMPLATES"):
                 queue_email("someone@gov.uk", "no-such-template")
+            with pytest.raises(EmailTemplateError, match="personalisation 'name'"):  # not JSON: no row
+                queue_email("someone@gov.uk", "welcome", {"name": float("inf")})
             assert DMEmail.outbox.counts() == {}
 
     def test_the_redirect_is_applied_at_enqueue(self, make_outbox_app: Callable[..., Flask], sim: Any) -> None:
@@ -261,6 +263,52 @@ class TestOperatorActions:
             assert DMEmail.outbox.drain() == 0
             DMEmail.outbox.resume()
             assert DMEmail.outbox.drain() == 1
+
+    def test_a_retried_failure_is_sent_with_its_personalisation(
+        self, make_outbox_app: Callable[..., Flask], sim: Any, template_id: str
+    ) -> None:
+        app = make_outbox_app()
+        with app.app_context():
+            sim.update_template(template_id, archived=True)  # Notify: 400 "Template has been deleted"
+            failed = queue_email("ada@gov.uk", "welcome", {"name": "Ada"})
+            DMEmail.outbox.drain()
+            assert DMEmail.outbox.get(failed.id).status == states.FAILED  # type: ignore[union-attr]
+            sim.update_template(template_id, archived=False)  # the team puts the template back
+            retried = DMEmail.outbox.retry(failed.id)
+            assert DMEmail.outbox.drain() == 1
+            [message] = sim.messages(reference=retried.notify_reference)
+            assert "Dear Ada," in message["body"]
+            assert outbox(app).get(failed.id)["personalisation"] is None  # cleared once with Notify
+
+    def test_a_failure_whose_address_was_purged_cannot_be_retried(
+        self, make_outbox_app: Callable[..., Flask], sim: Any, template_id: str
+    ) -> None:
+        app = make_outbox_app(DM_EMAIL_RETENTION_DAYS=0)
+        with app.app_context():
+            sim.update_template(template_id, archived=True)
+            failed = queue_email("ada@gov.uk", "welcome", {"name": "Ada"})
+            DMEmail.outbox.drain()
+            assert DMEmail.outbox.purge() == 1
+            with pytest.raises(OutboxStateError, match=r"purged .* queue a new email instead"):
+                DMEmail.outbox.retry(failed.id)
+            assert DMEmail.outbox.get(failed.id).status == states.FAILED  # type: ignore[union-attr]
+
+    def test_a_queued_row_whose_address_was_purged_fails_without_a_send(
+        self, make_outbox_app: Callable[..., Flask], sim: Any
+    ) -> None:
+        from sqlalchemy import update
+
+        from flask_dm_email.outbox.tables import outbox as table
+
+        app = make_outbox_app()
+        with app.app_context():
+            queued = queue_email("ada@gov.uk", "welcome", {"name": "Ada"})
+            with outbox(app).db.begin() as conn:  # a purge that raced an operator's retry
+                conn.execute(update(table).where(table.c.id == queued.id).values(to_address=None))
+            DMEmail.outbox.drain()
+            row = outbox(app).get(queued.id)
+            assert (row["status"], row["last_error_class"]) == (states.FAILED, "AddressPurged")
+        assert sim.messages() == []
 
     def test_an_email_being_sent_cannot_be_cancelled(self, make_outbox_app: Callable[..., Flask]) -> None:
         app = make_outbox_app()

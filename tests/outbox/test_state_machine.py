@@ -223,3 +223,16 @@ OutboxMachine.TestCase.settings = settings(
     max_examples=40, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TestOutboxStateMachine = OutboxMachine.TestCase
+
+
+def test_an_expired_lease_does_not_settle_an_earlier_unclear_attempt_early() -> None:
+    """Found by the machine above: a held request, the row claimed again at once, that
+    claim's lease expiring; the expiry must not declare the held request settled."""
+    machine = OutboxMachine()
+    machine.start()
+    machine.a_worker_claims()
+    machine.a_worker_delivers_what_it_claimed(index=0, fault="held")  # in flight for SETTLES
+    machine.a_worker_claims()  # claimed again; the lookup would find nothing yet
+    machine.a_stalled_workers_lease_expires()
+    machine.drain()  # must not resend while the held request can still land
+    machine.teardown()  # lands it, and checks that it was stored once

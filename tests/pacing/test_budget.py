@@ -147,7 +147,10 @@ def _wait_until(check: Callable[[], bool], timeout: float, what: str, run: Run) 
 def test_two_senders_and_two_workers_share_one_budget(
     sim: Any, setup: Setup, run_processes: Callable[[dict[str, str]], Run], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rate, burst, queued, each_sender = 600, 2, 40, 10  # 600/60: 10 a second
+    # 300/60: 4.9 a second, so a synchronous send's 2 s wait spans about 10 slots, fewer
+    # than the 16 requests the two workers keep in flight: their threads book only half
+    # a second ahead, and every synchronous send still gets its slot.
+    rate, burst, queued, each_sender = 300, 2, 30, 10
     service_id, key, template = _service(sim, rate_limit=rate, daily_limit=250_000, key_type="test")
     sim.set_faults(bucket_tokens=0)  # another sender has just drained Notify's bucket
     run = run_processes(_env(sim, setup, key, template, BUDGET_RATE=f"{rate}/60", BUDGET_BURST=str(burst)))

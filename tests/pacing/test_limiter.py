@@ -86,6 +86,69 @@ def test_a_wait_over_max_wait_raises_sleeps_not_and_takes_no_slot(clock: Clock) 
     assert pacer.acquire(max_wait=5) == pytest.approx(2 * INTERVAL)
 
 
+def test_with_a_horizon_a_sender_waits_before_it_books_and_books_the_same_slot(clock: Clock) -> None:
+    pacer = limiter(clock)
+    for _ in range(6):  # other senders booked the next few seconds
+        pacer.store.reserve(pacer.key, pacer.rate, pacer.burst, 100)
+    slot = 8 * INTERVAL  # a fresh key: the first slot 2 intervals away, then one per booking
+    assert pacer.acquire(max_wait=30, horizon=0.5) == pytest.approx(slot, abs=0.01)
+    # It slept until the slot was within the horizon (booking nothing), then until the slot.
+    assert clock.slept == pytest.approx([slot - 0.495, 0.495], abs=1e-6)
+    with pytest.raises(LimiterWaitTooLong) as raised:  # a slot beyond max_wait: nothing taken
+        pacer.acquire(max_wait=0.6, horizon=0.5)
+    assert raised.value.wait == pytest.approx(INTERVAL, abs=0.01)
+
+
+def test_senders_booking_within_a_horizon_leave_a_slot_for_a_synchronous_send() -> None:
+    import threading
+    import time
+
+    # 16 worker threads, each wanting 2 slots at 9.8 a second: without a horizon they
+    # hold the next 1.6 s of the budget, and a send that waits at most 1 s is refused.
+    pacer = Limiter(MemoryStore(), "notify:s", "600/60", burst=0)
+    refused: list[float] = []
+    done = threading.Event()
+
+    def worker() -> None:
+        for _ in range(2):
+            pacer.acquire(max_wait=30, horizon=0.5)
+
+    def synchronous_sender() -> None:
+        while not done.wait(0.4):
+            try:
+                pacer.acquire(max_wait=1.0)
+            except LimiterWaitTooLong as error:
+                refused.append(error.wait)
+
+    workers = [threading.Thread(target=worker) for _ in range(16)]
+    sender = threading.Thread(target=synchronous_sender)
+    started = time.monotonic()
+    for thread in [*workers, sender]:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=30)
+    done.set()
+    sender.join(timeout=5)
+    assert refused == []
+    assert time.monotonic() - started >= 32 / 9.8 - 0.2  # and still at the pace
+
+
+def test_waiting_for_another_thread_s_booking_counts_against_max_wait() -> None:
+    import threading
+    import time
+
+    # 1.96 a second: the first slot is 1.02 s away, the second 1.53 s.
+    pacer = Limiter(MemoryStore(), "notify:s", "120/60", burst=0)
+    first = threading.Thread(target=pacer.acquire, kwargs={"max_wait": 5, "horizon": 0.5})
+    first.start()  # holds the booking about 0.52 s, until its slot is within half a second
+    time.sleep(0.1)
+    started = time.monotonic()
+    with pytest.raises(LimiterWaitTooLong):  # the second slot is 1.43 s from now, over 1.1 s
+        pacer.acquire(max_wait=1.1, horizon=0.5)
+    assert time.monotonic() - started < 1.1
+    first.join()
+
+
 def test_after_a_429_every_sender_waits_two_intervals_past_its_slots(clock: Clock) -> None:
     pacer = limiter(clock)
     pacer.acquire(max_wait=5)

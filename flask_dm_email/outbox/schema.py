@@ -1,0 +1,105 @@
+"""The outbox tables' schema: creating them, bringing an older outbox up to date, and the
+version a worker checks before it runs.
+
+:data:`~flask_dm_email.outbox.tables.SCHEMA_VERSION` counts the changes an existing
+outbox needs:
+
+1. the first tables (outbox, event, meta, limit);
+2. the ``dm_email_batch`` table (bulk sends) and the status page's three indexes on
+   ``dm_email_outbox``; on SQLite, ``dm_email_event`` ids that are never reused
+   (``AUTOINCREMENT``: the table is rebuilt, its events kept).
+
+Every step adds what is missing, so bringing an outbox up to date is
+:func:`create_tables` again: ``flask dm-email outbox upgrade``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, column, insert, select, table, text
+from sqlalchemy.schema import DropIndex
+
+from ..errors import EmailConfigError
+from .tables import SCHEMA_VERSION, event, meta, metadata, outbox
+
+if TYPE_CHECKING:
+    from .store import Store
+
+#: The ``dm_email_meta`` row holding the tables' version.
+VERSION_NAME = "schema_version"
+
+
+def stored_version(store: Store) -> int | None:
+    """The version recorded in the tables; None when none is (no tables, or tables made
+    by migrations that never ran ``upgrade``).
+
+    :raises Exception: the database's own error when it cannot be read.
+    """
+    with store.db.connect() as conn:
+        found = conn.execute(select(meta.c.value).where(meta.c.name == VERSION_NAME)).scalar()
+    return int(found) if found is not None and str(found).isdigit() else None
+
+
+def create_tables(store: Store) -> tuple[int | None, int]:
+    """Create what is missing (tables, then indexes an older version did not have) and
+    record the version: ``(version before, version now)``."""
+    try:
+        before = stored_version(store)
+    except Exception:  # no tables yet
+        before = None
+    metadata.create_all(store.db.engine)
+    for index in outbox.indexes:  # an outbox made by an earlier version gets the newer indexes
+        index.create(store.db.engine, checkfirst=True)
+    with store.db.begin() as conn:
+        if store.db.dialect == "sqlite":
+            _never_reuse_event_ids(conn)
+        store.upsert_meta(conn, VERSION_NAME, str(SCHEMA_VERSION))
+    return before, SCHEMA_VERSION
+
+
+def _never_reuse_event_ids(conn: Connection) -> None:
+    """Rebuild an SQLite event table made without ``AUTOINCREMENT`` (which reuses the
+    highest id once it is deleted), keeping its events and their ids."""
+    made_as = conn.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": event.name}
+    ).scalar()
+    if made_as is None or "AUTOINCREMENT" in made_as.upper():
+        return
+    old = f"{event.name}_before_v2"
+    for index in event.indexes:
+        conn.execute(DropIndex(index, if_exists=True))
+    conn.execute(text(f'ALTER TABLE "{event.name}" RENAME TO "{old}"'))
+    event.create(conn)
+    names = [c.name for c in event.columns]
+    conn.execute(insert(event).from_select(names, select(*(column(name) for name in names)).select_from(table(old))))
+    conn.execute(text(f'DROP TABLE "{old}"'))
+
+
+def schema_problem(store: Store) -> str | None:
+    """Why a worker must not run against these tables, or None."""
+    try:
+        found = stored_version(store)
+    except Exception as error:  # no tables yet, or no database
+        return f"the outbox tables cannot be read ({type(error).__name__})"
+    if found != SCHEMA_VERSION:
+        if found is not None and found > SCHEMA_VERSION:
+            return (f"the outbox tables are at schema version {found}, newer than this version of "
+                    f"flask-dm-email knows ({SCHEMA_VERSION}): upgrade flask-dm-email on this machine")
+        return f"the outbox tables are at schema version {found or 'unknown'}, this worker needs {SCHEMA_VERSION}"
+    return None
+
+
+def check_schema(store: Store) -> None:
+    """Raise :class:`EmailConfigError` unless the tables are the version expected."""
+    problem = schema_problem(store)
+    if problem:
+        raise EmailConfigError(
+            [
+                (
+                    "DM_EMAIL_OUTBOX_URL",
+                    f"{problem}. Run 'flask dm-email outbox upgrade' (after your own migrations, if they "
+                    "own the tables) for the database at " + store.db.description + ".",
+                )
+            ]
+        )

@@ -1,0 +1,149 @@
+"""The outbox's schema version: an outbox made by an earlier version is brought up to
+date by ``flask dm-email outbox upgrade``, and a worker refuses to run until it is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import inspect, select, text, update
+
+from flask_dm_email import DMEmail
+from flask_dm_email.errors import EmailConfigError
+from flask_dm_email.outbox.schema import VERSION_NAME
+from flask_dm_email.outbox.tables import SCHEMA_VERSION, meta
+
+from .test_cli import flask
+
+STATUS_PAGE_INDEXES = {
+    "ix_dm_email_outbox_service_status", "ix_dm_email_outbox_service_created", "ix_dm_email_outbox_service_final",
+}
+
+
+def store(app: Flask) -> Any:
+    return app.extensions["dm_email"].outbox.store
+
+
+def as_version_1(app: Flask) -> None:
+    """Make the outbox look as version 1 left it: no batch table, no status-page indexes."""
+    with store(app).db.begin() as conn:
+        conn.execute(text("DROP TABLE dm_email_batch"))
+        for name in STATUS_PAGE_INDEXES:
+            conn.execute(text(f"DROP INDEX {name}"))
+        conn.execute(update(meta).where(meta.c.name == VERSION_NAME).values(value="1"))
+
+
+def indexes(app: Flask) -> set[str]:
+    return {index["name"] for index in inspect(store(app).db.engine).get_indexes("dm_email_outbox")}
+
+
+def test_the_worker_refuses_an_older_outbox_and_upgrade_brings_it_up_to_date(
+    make_outbox_app: Callable[..., Flask], env: dict[str, str]
+) -> None:
+    app = make_outbox_app(DM_EMAIL_OUTBOX_URL=env["CRASH_OUTBOX_URL"])
+    with app.app_context():
+        as_version_1(app)
+        assert not STATUS_PAGE_INDEXES & indexes(app)
+        with pytest.raises(EmailConfigError, match=r"schema version 1, this worker needs 2.*outbox upgrade"):
+            store(app).check_schema()
+    app.extensions["dm_email"].outbox.database.engine.dispose()
+
+    worker = flask(env, "worker", "--once")
+    assert worker.returncode == 1
+    assert "schema version 1, this worker needs 2" in worker.stderr and "Traceback" not in worker.stderr
+
+    upgraded = flask(env, "outbox", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "upgraded from schema version 1 to 2" in upgraded.stdout
+    again = flask(env, "outbox", "upgrade")
+    assert "already at schema version 2" in again.stdout
+
+    with app.app_context():
+        assert indexes(app) >= STATUS_PAGE_INDEXES
+        store(app).check_schema()
+        result = DMEmail.outbox.enqueue_many([{"email_address": "a@gov.uk", "name": "A"}], template="welcome",
+                                             batch="after-upgrade")
+        assert result.queued == 1
+    assert flask(env, "worker", "--once").returncode == 0
+
+
+def test_tables_made_by_migrations_need_upgrade_once_to_record_the_version(
+    make_outbox_app: Callable[..., Flask],
+) -> None:
+    app = make_outbox_app()
+    with app.app_context():
+        with store(app).db.begin() as conn:  # Alembic made the tables; nothing recorded a version
+            conn.execute(meta.delete())
+        with pytest.raises(EmailConfigError, match="schema version unknown"):
+            store(app).check_schema()
+        DMEmail.outbox.create_tables()
+        store(app).check_schema()
+
+
+def test_a_newer_outbox_asks_for_a_newer_flask_dm_email(make_outbox_app: Callable[..., Flask]) -> None:
+    app = make_outbox_app()
+    with app.app_context():
+        with store(app).db.begin() as conn:
+            conn.execute(update(meta).where(meta.c.name == VERSION_NAME).values(value=str(SCHEMA_VERSION + 1)))
+        with pytest.raises(EmailConfigError, match="newer than this version of flask-dm-email knows"):
+            store(app).check_schema()
+
+
+def _queued_event_id(app: Flask, address: str) -> int:
+    from flask_dm_email import queue_email
+    from flask_dm_email.outbox.tables import event
+
+    row_id = queue_email(address, "welcome", {"name": "A"}).id
+    with store(app).db.connect() as conn:
+        return int(conn.execute(select(event.c.id).where(event.c.outbox_id == row_id)).scalar_one())
+
+
+def test_an_event_id_is_never_reused_after_the_newest_event_is_deleted(
+    make_outbox_app: Callable[..., Flask],
+) -> None:
+    """Retention and erasure delete events; a feed reader's cursor must never pass over a
+    new one that took a deleted id."""
+    from flask_dm_email.outbox.tables import event
+
+    app = make_outbox_app()
+    with app.app_context():
+        newest = _queued_event_id(app, "a@gov.uk")
+        with store(app).db.begin() as conn:
+            conn.execute(event.delete())  # e.g. an erasure of that address
+        assert _queued_event_id(app, "b@gov.uk") > newest
+
+
+def test_upgrade_rebuilds_an_sqlite_event_table_that_would_reuse_ids(tmp_path: Any, sim: Any,
+                                                                      template_id: str) -> None:
+    from flask_dm_email.outbox.tables import event
+
+    app = Flask(__name__)
+    app.config.update(DM_ENVIRONMENT="test", DM_EMAIL_BACKEND="memory", DM_NOTIFY_TEMPLATES={"welcome": template_id},
+                      DM_EMAIL_OUTBOX_URL=f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    DMEmail(app)
+    with app.app_context():
+        DMEmail.outbox.create_tables()
+        with store(app).db.begin() as conn:  # the event table as version 1 made it
+            conn.execute(text("DROP TABLE dm_email_event"))
+            conn.execute(text("CREATE TABLE dm_email_event (id INTEGER NOT NULL PRIMARY KEY, outbox_id VARCHAR(36) "
+                              "NOT NULL, type VARCHAR(40) NOT NULL, status VARCHAR(32), http_status SMALLINT, "
+                              "error_class VARCHAR(100), at FLOAT NOT NULL)"))
+            conn.execute(text("CREATE INDEX ix_dm_email_event_outbox_id ON dm_email_event (outbox_id)"))
+        first = _queued_event_id(app, "a@gov.uk")
+        with store(app).db.begin() as conn:
+            conn.execute(event.delete().where(event.c.id == first))
+        assert _queued_event_id(app, "b@gov.uk") == first  # the old table reuses the id
+        kept = _queued_event_id(app, "c@gov.uk")
+
+        DMEmail.outbox.create_tables()  # flask dm-email outbox upgrade
+        with store(app).db.connect() as conn:
+            assert set(conn.execute(select(event.c.id)).scalars()) == {first, kept}  # events kept
+            assert "AUTOINCREMENT" in conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'dm_email_event'")).scalar_one().upper()
+        with store(app).db.begin() as conn:
+            conn.execute(event.delete().where(event.c.id == kept))
+        assert _queued_event_id(app, "d@gov.uk") > kept
+        assert {i.name for i in event.indexes} <= {
+            ix["name"] for ix in inspect(store(app).db.engine).get_indexes("dm_email_event")}
