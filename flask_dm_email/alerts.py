@@ -16,13 +16,13 @@ docs). A dead worker cannot raise an alert: watch the metrics' oldest-due age to
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
+from . import forksafe
 from .signals import outbox_alert
 
 logger = logging.getLogger("flask_dm_email.alerts")
@@ -33,7 +33,7 @@ QUIET_SECONDS = 600.0
 
 class _Throttle:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = forksafe.Lock()
         self.last: dict[tuple[int, str], float] = {}
         self.suppressed: dict[tuple[int, str], int] = {}
 

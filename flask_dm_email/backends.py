@@ -8,11 +8,12 @@ backend is configured. ``notify`` lives in :mod:`flask_dm_email.notify`.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from . import forksafe
 
 logger = logging.getLogger("flask_dm_email.backends")
 
@@ -137,7 +138,7 @@ class MemoryBackend:
     name = "memory"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         #: Every email "sent", oldest first.
         self.sent: list[OutgoingEmail] = []
         self._ids: dict[str, str] = {}

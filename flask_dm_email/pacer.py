@@ -10,12 +10,12 @@ Every path that POSTs an email goes through :meth:`Pacer.before_post` and
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import forksafe
 from .attempts import Attempt, Outcome
 from .errors import EmailUnavailableError
 from .pacing import PACE, Limiter, LimiterSnapshot, LimiterWaitTooLong, LimitStore, limiter_key
@@ -83,7 +83,7 @@ class Pacer:
         self.key = limiter_key(api_key)
         self._open_store = open_store
         self._limiter: Limiter | None = None
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         # After Notify's own 429 TooManyRequestsError, this process sends nothing more
         # until 00:00 UTC (epoch seconds): every further request would be refused too.
         self._refused_until = 0.0

@@ -15,6 +15,8 @@ import threading
 
 from flask import Flask
 
+from .. import forksafe
+
 logger = logging.getLogger("flask_dm_email.outbox")
 
 EMBEDDED_KEY = "dm_email_embedded_worker"
@@ -22,7 +24,7 @@ EMBEDDED_KEY = "dm_email_embedded_worker"
 
 def install(app: Flask) -> None:
     """Start the embedded worker at ``app``'s first request."""
-    lock = threading.Lock()
+    lock = forksafe.Lock()
 
     def start_once() -> None:
         if EMBEDDED_KEY in app.extensions:

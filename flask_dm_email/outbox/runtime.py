@@ -16,6 +16,7 @@ from pathlib import Path
 from flask import Flask, current_app
 from sqlalchemy import Engine, RowMapping
 
+from .. import forksafe
 from ..api_keys import service_id
 from ..config import Settings
 from ..errors import EmailConfigError
@@ -40,7 +41,7 @@ class OutboxRuntime:
         self._store = Store(database, service)
         self._auto_create = auto_create
         self._created = False
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         #: Set when an email is queued, so a waiting embedded worker looks at once.
         self.queued = threading.Event()
         #: Called with a row's id once it is committed and waiting (e.g. the Celery
@@ -99,7 +100,7 @@ class OutboxRuntime:
 
 def _lazy(make: Callable[[], Engine]) -> Callable[[], Engine]:
     engine: list[Engine] = []
-    lock = threading.Lock()
+    lock = forksafe.Lock()
 
     def get() -> Engine:
         if not engine:

@@ -5,11 +5,11 @@ minute that no worker has claimed."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 from flask import Flask
 
+from .. import forksafe
 from ..alerts import raise_alert
 from . import states
 from .store import Store
@@ -24,7 +24,7 @@ MIN_OUTCOMES = 20
 STALLED_SECONDS = 60.0
 
 _last: dict[tuple[int, str], float] = {}
-_lock = threading.Lock()
+_lock = forksafe.Lock()
 
 
 def _due(app: Flask, name: str, *, mark: bool = True) -> bool:

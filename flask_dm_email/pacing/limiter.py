@@ -4,10 +4,10 @@ store shared with every other sender of that service."""
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 
+from .. import forksafe
 from ..api_keys import service_id
 from .errors import LimiterWaitTooLong
 from .gcra import paced_rate, parse_rate
@@ -75,7 +75,7 @@ class Limiter:
         self.daily_limit = daily_limit
         self._sleep = sleep
         # One thread of this process books ahead at a time (acquire's ``horizon``).
-        self._booking = threading.Lock()
+        self._booking = forksafe.Lock()
 
     def acquire(self, max_wait: float, *, horizon: float | None = None) -> float:
         """Take the next slot and wait for it; return the seconds waited.

@@ -4,11 +4,11 @@ send at the full rate."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import forksafe
 from .daily import count_one, uncount_one, utc_day
 from .errors import LimiterWaitTooLong
 from .gcra import push_back as pushed_back_tat
@@ -39,7 +39,7 @@ class MemoryStore:
         self._clock = clock
         self._wall_clock = wall_clock
         self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._conflicts = RateConflicts()
 
     def _entry(self, key: str) -> _Entry:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from typing import Protocol, TypedDict
 
+from .. import forksafe
 from .daily import used
 from .gcra import state_at
 
@@ -89,7 +89,7 @@ class RateConflicts:
 
     def __init__(self) -> None:
         self._seen: set[tuple[str, float, int, float, int]] = set()
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
 
     def check(self, key: str, stored_rate: float, stored_burst: int, rate: float, burst: int) -> None:
         """Log a warning if the stored settings differ from ``rate`` and ``burst``.

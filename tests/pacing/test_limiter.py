@@ -4,6 +4,7 @@ store come from the settings' values."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -254,3 +255,41 @@ def test_the_redis_package_is_needed_only_for_a_redis_store() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "pip install 'flask-dm-email[redis]'" in result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+ warns of fork with threads
+def test_a_child_forked_while_a_thread_holds_the_booking_turn_books_its_own_slots() -> None:
+    """gunicorn --preload: the parent forks while one of its worker threads holds the
+    booking turn. That thread does not exist in the child, and a turn copied held was
+    never given back: every email the child tried to send waited its max_wait, unsent."""
+    import threading
+    import time
+
+    holding, release = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if not release.is_set():
+            holding.set()  # the booking thread waits here, holding the turn
+            release.wait(30)
+        else:
+            time.sleep(seconds)
+
+    # 1.96 a second, no burst: a fresh key's first slot is 1.02 s away, past the horizon.
+    pacer = Limiter(MemoryStore(), "notify:s", "120/60", burst=0, sleep=sleep)
+    booker = threading.Thread(target=pacer.acquire, kwargs={"max_wait": 30, "horizon": 0.5})
+    booker.start()
+    assert holding.wait(5)
+    child = os.fork()
+    if child == 0:  # the child: book one slot within 3 s, as a worker thread would
+        code = 1
+        try:
+            release.set()
+            pacer.acquire(max_wait=3, horizon=0.5)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    release.set()
+    booker.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child could not book a slot"
