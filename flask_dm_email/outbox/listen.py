@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from .. import forksafe
+
 logger = logging.getLogger("flask_dm_email.outbox")
 
 #: First and longest wait before reconnecting a dropped LISTEN connection (seconds).
@@ -37,6 +39,8 @@ BACKOFF_MAX = 30.0
 CHECK_EVERY = 1.0
 #: How often the idle LISTEN connection is checked with a ``SELECT 1`` (seconds).
 PING_EVERY = 30.0
+#: The longest a process waits at exit to send a last pending NOTIFY (seconds).
+FLUSH_TIMEOUT = 2.0
 
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
 
@@ -62,11 +66,12 @@ class Notifier:
         self.where = where
         self.channel_of = channel_of
         self._pending = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._engine: Engine | None = None
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._failing = False
+        self._at_exit = False
 
     def notify(self, engine: Engine) -> None:
         """NOTIFY soon, from the notifier's thread (started on first use, and again in a
@@ -80,13 +85,19 @@ class Notifier:
                     self._pid = os.getpid()
                     self._thread = threading.Thread(target=self._run, name="dm-email-notify", daemon=True)
                     self._thread.start()
-                    atexit.register(self.flush)
+                    if not self._at_exit:
+                        self._at_exit = True
+                        atexit.register(self.flush)
 
-    def flush(self) -> None:
-        """Send a NOTIFY still pending (at exit: a script that queues and ends at once)."""
+    def flush(self, timeout: float = FLUSH_TIMEOUT) -> None:
+        """Send a NOTIFY still pending (at exit: a script that queues and ends at once),
+        waiting at most ``timeout`` seconds: a database that does not answer must not keep
+        the process from ending (a lost NOTIFY costs a worker one poll interval)."""
         if self._pending.is_set():
             self._pending.clear()
-            self._send()
+            sender = threading.Thread(target=self._send, name="dm-email-notify-flush", daemon=True)
+            sender.start()
+            sender.join(timeout)
 
     def _run(self) -> None:
         while True:

@@ -223,3 +223,28 @@ def test_the_worker_command_listens(sim: Any, outbox_url: str, template_id: str,
         worker.wait(20)
         admin.dispose()
         runtime.database.engine.dispose()
+
+
+def test_a_pending_notify_never_keeps_the_process_from_ending() -> None:
+    """At exit the notifier sends a NOTIFY still pending (a script that queues and ends at
+    once); a database that accepts the connection and never answers must not hang the exit."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections are accepted by the kernel, and nothing ever answers them
+    engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{silent.getsockname()[1]}/outbox")
+    notifier = listen.Notifier("the silent database", lambda _: "dm_email_test")
+    try:
+        notifier.notify(engine)  # the notifier's thread now waits on the silent database
+        time.sleep(0.2)
+        notifier.notify(engine)  # and this one is pending when the process ends
+        exiting = threading.Thread(target=notifier.flush, daemon=True)  # as atexit calls it
+        started = time.monotonic()
+        exiting.start()
+        exiting.join(10)
+        assert not exiting.is_alive(), "the exit waited on the database"
+        assert time.monotonic() - started < 3
+    finally:
+        engine.dispose()
+        silent.close()
