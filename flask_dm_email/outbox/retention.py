@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections import Counter
 
 from sqlalchemy import ColumnElement, Connection, Select, delete, exists, or_, select, update
@@ -125,9 +126,11 @@ class PurgeResult(int):
         return f"PurgeResult(rows={int(self)}, events={self.events})"
 
 
-def purge_events(store: Store, retention_days: float, *, chunk: int = EVENT_CHUNK) -> int:
+def purge_events(store: Store, retention_days: float, *, chunk: int = EVENT_CHUNK,
+                 stopping: threading.Event | None = None) -> int:
     """Delete the events older than ``retention_days`` of this service's final rows (and
-    events no row owns: pauses, resumes, rows erased); how many."""
+    events no row owns: pauses, resumes, rows erased); how many. When ``stopping`` is set
+    it stops between two transactions (the next purge carries on)."""
     # An event is kept while a row owns it that is not final, or is another service's.
     kept = exists().where(
         C.id == E.outbox_id, or_(C.service_id != store.service_id, C.status.not_in(states.FINAL))
@@ -150,7 +153,7 @@ def purge_events(store: Store, retention_days: float, *, chunk: int = EVENT_CHUN
                 deleted += delete_events(store, conn, E.id > after, E.id <= last, E.at < cutoff, ~kept,
                                          service_id=store.service_id, counted=owned)
                 after = last
-        if old < chunk:
+        if old < chunk or (stopping is not None and stopping.is_set()):
             break
     if deleted:
         logger.info("Deleted %d outbox events older than %g days (DM_EMAIL_EVENT_RETENTION_DAYS).",
@@ -158,10 +161,11 @@ def purge_events(store: Store, retention_days: float, *, chunk: int = EVENT_CHUN
     return deleted
 
 
-def purge(runtime: OutboxRuntime) -> PurgeResult:
+def purge(runtime: OutboxRuntime, *, stopping: threading.Event | None = None) -> PurgeResult:
     """The whole retention housekeeping of one app's outbox: personal data past
-    ``DM_EMAIL_RETENTION_DAYS``, events past ``DM_EMAIL_EVENT_RETENTION_DAYS``."""
+    ``DM_EMAIL_RETENTION_DAYS``, events past ``DM_EMAIL_EVENT_RETENTION_DAYS`` (the
+    events' purge stops early when ``stopping`` is set)."""
     settings = runtime.settings
     store = runtime.store
     rows = store.purge(settings.retention_days)
-    return PurgeResult(rows, purge_events(store, settings.event_retention_days))
+    return PurgeResult(rows, purge_events(store, settings.event_retention_days, stopping=stopping))

@@ -25,6 +25,8 @@ from .runtime import OutboxRuntime
 logger = logging.getLogger("flask_dm_email.outbox")
 
 POLL_SECONDS = 0.5
+#: How long a stopping worker waits for a housekeeping run to reach a safe point (seconds).
+HOUSEKEEPING_GRACE = 5.0
 
 
 class Worker:
@@ -75,6 +77,8 @@ class Worker:
         inflight: set[Future[None]] = set()
         total = 0
         while True:
+            if chores is not None:
+                chores.run_due()  # in a thread of its own: sending goes on meanwhile
             stop_claiming = self.stopping.is_set() or (deadline is not None and time.monotonic() >= deadline)
             room = self.threads * 2 - len(inflight)
             if not stop_claiming and room >= self.threads:
@@ -89,25 +93,24 @@ class Worker:
                 continue
             if until_idle or stop_claiming:
                 return total
-            if chores is not None:
-                chores.run_due()
             queued = self.runtime.queued
             queued.wait(self.poll)
             queued.clear()
 
     def run(self, *, once: bool = False) -> None:
-        """Work until :meth:`stop` (or, with ``once``, until nothing is due), with the
-        housekeeping: statuses polled for rows Notify never called back about, personal
-        data purged after retention."""
+        """Work until :meth:`stop`, with the :class:`Housekeeping` beside it; or, with
+        ``once``, until nothing is due, without it."""
         with self.app.app_context():
             self.runtime.store.check_schema()
             if self.listen and not once:
                 self.listener = self._start_listener()
+        chores = Housekeeping(self.app, self.stopping)
         try:
-            self._pump(until_idle=once, chores=Housekeeping(self.app))
+            self._pump(until_idle=once, chores=None if once else chores)
         finally:
             if self.listener is not None:
                 self.listener.stop()
+            chores.join(HOUSEKEEPING_GRACE)
 
     def _start_listener(self) -> Listener | None:
         """LISTEN on the outbox's channel (PostgreSQL through psycopg 3; else poll)."""
@@ -139,14 +142,22 @@ class Worker:
 
 
 class Housekeeping:
-    """Chores a long-running worker does between claims: each at most once per period."""
+    """Chores a long-running worker does beside its claims, each at most once per period:
+    statuses polled for rows Notify never called back about, retention's purge.
+
+    They run in a thread of their own, one run at a time, so a slow chore (the first
+    purge of millions of old events after an upgrade, Notify slow to answer a status
+    poll) never holds up sending; and a worker that is never idle still does them."""
 
     SYNC_EVERY = 300.0
     PURGE_EVERY = 3600.0
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, stopping: threading.Event | None = None) -> None:
         self.app = app
+        #: Set when the worker stops: the purge stops between two of its transactions.
+        self.stopping = stopping if stopping is not None else threading.Event()
         self.last: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
 
     def _due(self, name: str, period: float) -> bool:
         now = time.monotonic()
@@ -155,7 +166,20 @@ class Housekeeping:
         self.last[name] = now
         return True
 
-    def run_due(self) -> None:
+    def run_due(self) -> threading.Thread | None:
+        """Start the chores that are due, in a thread; return it (None when none is due,
+        or the last run is still going: a chore is never run twice at once)."""
+        if self._thread is not None and self._thread.is_alive():
+            return None
+        due = [name for name, period in (("sync", self.SYNC_EVERY), ("purge", self.PURGE_EVERY))
+               if self._due(name, period)]
+        if not due:
+            return None
+        self._thread = threading.Thread(target=self._run, args=(due,), name="dm-email-housekeeping", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def _run(self, due: list[str]) -> None:
         from .retention import purge
         from .sync import sync_statuses
 
@@ -163,12 +187,18 @@ class Housekeeping:
             runtime = get_state(self.app).outbox
             assert runtime is not None
             try:
-                if self._due("sync", self.SYNC_EVERY):
+                if "sync" in due:
                     sync_statuses(self.app, older_than=self.SYNC_EVERY)
-                if self._due("purge", self.PURGE_EVERY):
-                    purge(runtime)  # personal data, and events past DM_EMAIL_EVENT_RETENTION_DAYS
+                if "purge" in due and not self.stopping.is_set():
+                    # personal data, and events past DM_EMAIL_EVENT_RETENTION_DAYS
+                    purge(runtime, stopping=self.stopping)
             except Exception:
                 logger.exception("Outbox housekeeping failed; it is tried again later")
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for a run in progress (after :attr:`stopping`)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 def wait_until_final(app: Flask, row_id: str, timeout: float = 10.0) -> str | None:

@@ -4,6 +4,8 @@ email not yet final, stay."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -92,9 +94,69 @@ def test_the_worker_housekeeping_deletes_old_events(make_outbox_app: Callable[..
         email = queue_email("a@gov.uk", "welcome", {"name": "A"})
         DMEmail.outbox.cancel(email.id)
         age_events(store, email.id, 91)  # past the default, 90 days
-    Housekeeping(app).run_due()
+    chores = Housekeeping(app).run_due()
+    assert chores is not None
+    chores.join(30)
     with app.app_context():
         assert events_of(store, email.id) == 0
+
+
+def test_a_stopping_purge_stops_between_transactions_and_the_next_carries_on(
+    make_outbox_app: Callable[..., Flask],
+) -> None:
+    app = make_outbox_app()
+    with app.app_context():
+        store = store_of(app)
+        rows = [queue_email(f"{n}@gov.uk", "welcome", {"name": "N"}).id for n in "abcd"]
+        for row_id in rows:
+            DMEmail.outbox.cancel(row_id)
+            age_events(store, row_id, 100)
+    stopping = threading.Event()
+    stopping.set()
+    assert purge_events(store, 90, chunk=2, stopping=stopping) == 2  # one transaction, then it stops
+    assert purge_events(store, 90, chunk=2) == 6
+    assert all(events_of(store, row_id) == 0 for row_id in rows)
+
+
+def test_a_long_purge_never_holds_up_sending(
+    make_outbox_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first purge after an upgrade may walk millions of old events: the worker goes on
+    sending meanwhile (its housekeeping runs in a thread of its own)."""
+    from flask_dm_email.outbox import retention
+    from flask_dm_email.outbox.worker import Worker
+
+    purging, release = threading.Event(), threading.Event()
+    real_purge_events = retention.purge_events
+
+    def slow_purge_events(*args: Any, **kwargs: Any) -> int:
+        purging.set()
+        release.wait(30)  # as long as the test needs
+        return real_purge_events(*args, **kwargs)
+
+    monkeypatch.setattr(retention, "purge_events", slow_purge_events)
+    app = make_outbox_app()
+    worker = Worker(app, threads=2, poll=0.1, listen=False)
+    running = threading.Thread(target=worker.run, daemon=True)
+    running.start()
+    try:
+        assert purging.wait(10), "the worker's housekeeping never started"
+        with app.app_context():
+            email_id = queue_email("ada@example.com", "welcome", {"name": "Ada"}).id
+        deadline = time.monotonic() + 15
+        status = "queued"
+        while status == "queued" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with app.app_context():
+                status = DMEmail.outbox.get(email_id).status  # type: ignore[union-attr]
+        assert status != "queued", "the worker sent nothing while the purge ran"
+        assert purging.is_set() and not release.is_set()  # the purge is still going
+    finally:
+        release.set()
+        worker.stop()
+        running.join(15)
+        worker.close()
+    assert not running.is_alive()
 
 
 def test_the_event_feed_passes_the_gap_a_purge_leaves(
