@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 project = "flask-dm-email"
-copyright = "2026, the flask-dm-email authors"  # noqa: A001 - Sphinx's name
+copyright = "2026, the flask-dm-email authors"  # Sphinx's name for it
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",

@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import re
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,11 +57,11 @@ def register_callbacks(app: Flask, state: DMEmailState) -> None:
     if not settings.callback_tokens:
         # Only development and test get here: the stage rules require a token elsewhere.
         # Said once, when the app first serves a request: not on every `flask` command.
-        warned: list[bool] = []
+        # A lock taken once and never given back: of two first requests racing, one warns.
+        first = threading.Lock()
 
         def warn_once() -> None:
-            if not warned:
-                warned.append(True)
+            if first.acquire(blocking=False):
                 logger.warning(
                     "Notify callbacks at %s accept requests without a bearer token on %s. Set "
                     "DM_NOTIFY_CALLBACK_TOKEN to require one, or DM_NOTIFY_CALLBACKS_ENABLED=false "
