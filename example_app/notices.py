@@ -9,6 +9,7 @@ batch already has, so sending the same batch again adds nothing. The page in
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -68,6 +69,15 @@ def new_batch_name() -> str:
     random part, so two notices started in the same second are two batches (the same
     name would make the second a re-run of the first, sent to nobody)."""
     return datetime.now(UTC).strftime("notice-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def batch_name_for(notice: str) -> str:
+    """The batch name of a notice sent with the name field left blank: ``notice-``, the
+    UTC date and a digest of the text. A form sent twice (a double click, a retry after a
+    timeout) is one batch, so nobody gets that notice twice; to send the same text again
+    the same day, give the batch a name."""
+    digest = hashlib.sha256(notice.strip().encode()).hexdigest()[:8]
+    return datetime.now(UTC).strftime("notice-%Y%m%d-") + digest
 
 
 def send_notice(batch: str, notice: str) -> BatchResult:
@@ -156,12 +166,15 @@ def recent_notices(limit: int = 5, among: int = 50) -> list[Progress]:
 
 
 @click.command("send-notice")
-@click.option("--batch", "batch", default=None, help="The batch's name (default: notice- and the time).")
+@click.option("--batch", "batch", required=True,
+              help="The batch's name, e.g. spring-closure: run the command again with the same name "
+                   "(after a crash, say) and nobody gets the notice twice.")
 @click.option("--text", "text", required=True, help="The notice, as the email's ((notice)).")
 @with_appcontext
-def send_notice_command(batch: str | None, text: str) -> None:
-    """Queue a notice to every active user, as one batch (run it again: nothing is sent twice)."""
-    name = batch or new_batch_name()
+def send_notice_command(batch: str, text: str) -> None:
+    """Queue a notice to every active user, as one batch (run it again with the same
+    --batch: nothing is sent twice)."""
+    name = batch
     text = text.strip()
     if not text:
         raise click.BadParameter("enter the notice's text", param_hint="--text")

@@ -24,7 +24,7 @@ from flask_dm_email.outbox import BatchResult, BulkInputError, states
 from . import dm_email
 from .forms import CSRF_FAILED, NOTICE_MAX_LENGTH, NoticeForm, PasswordResetForm, SignupForm
 from .models import User, db
-from .notices import new_batch_name, progress, recent_notices, send_notice, send_notice_command
+from .notices import batch_name_for, new_batch_name, progress, recent_notices, send_notice, send_notice_command
 
 # cli_group=None: the blueprint's command is `flask --app example_app send-notice`.
 bp = Blueprint("example", __name__, cli_group=None)
@@ -195,7 +195,7 @@ def new_notice() -> ResponseReturnValue:
         return render_template(
             "notice_form.html", form=form, errors=form.first_errors(), max_length=NOTICE_MAX_LENGTH
         ), 400
-    batch = form.batch.data or new_batch_name()
+    batch = form.batch.data or batch_name_for(form.notice.data)
     try:
         result = send_notice(batch, form.notice.data)
     except (BulkInputError, EmailError) as error:

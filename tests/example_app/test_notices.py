@@ -202,7 +202,7 @@ def test_a_blank_batch_name_gets_one_made_up(client: FlaskClient) -> None:
     add_users()
     response = submit(client, "/notices/new", {"notice": "Hello", "batch": ""})
     assert response.status_code == 302
-    assert re.fullmatch(r"/notices/notice-\d{8}-\d{6}-[0-9a-f]{4}", response.location)
+    assert re.fullmatch(r"/notices/notice-\d{8}-[0-9a-f]{8}", response.location)
     assert "queued for 3 users" in client.get(response.location).get_data(as_text=True)
     accounts = client.get("/accounts").get_data(as_text=True)
     assert f'href="{response.location}"' in accounts and count(accounts, "queued") == 3
@@ -210,3 +210,17 @@ def test_a_blank_batch_name_gets_one_made_up(client: FlaskClient) -> None:
     second = submit(client, "/notices/new", {"notice": "Hello again", "batch": ""})
     assert second.location != response.location
     assert "queued for 3 users" in client.get(second.location).get_data(as_text=True)
+    # The first form sent again (a double click, a retry after a timeout): nobody gets it twice.
+    again = submit(client, "/notices/new", {"notice": "Hello", "batch": ""})
+    assert again.location == response.location
+    assert "3 already had it queued in this batch" in client.get(again.location).get_data(as_text=True)
+    with client.application.app_context():
+        assert dm_email.outbox.batch(response.location.rsplit("/", 1)[1]).total == 3  # type: ignore[union-attr]
+
+
+def test_the_command_needs_a_batch_name_so_a_rerun_sends_nobody_the_notice_twice(app: Flask) -> None:
+    add_users()
+    missing = app.test_cli_runner().invoke(args=["send-notice", "--text", "Closed on Friday"])
+    assert missing.exit_code == 2 and "--batch" in missing.output
+    with app.app_context():
+        assert dm_email.outbox.batches(10) == []
