@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from .config_keys import DM_EMAIL_LEASE_SECONDS, DM_EMAIL_OUTBOX_URL, DM_NOTIFY_IN_FLIGHT_SECONDS
 from .retry import IN_FLIGHT_BOUND, RetryPolicy
@@ -59,22 +59,26 @@ _SECRET_PARAMETERS = frozenset({"password", "sslpassword", "pass", "token", "sec
 
 def redact_url(url: str) -> str:
     """A database or Redis URL with any password replaced, for output: in the user info
-    (``user:secret@``) and in the query (``?password=secret``)."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if parts.password is not None:
-        userinfo, _, host = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}:<redacted>@{host}"
-    if query:
+    (``user:secret@``) and in the query (``?password=secret``).
+
+    The user info ends at the *last* ``@``: a generated password often holds ``/``, ``?``
+    or ``#`` (which SQLAlchemy accepts there), and a parser that ends the host part at
+    them finds no password and shows it all. Reading too much as the user info only
+    hides more than needed."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url  # not a URL ("outbox", "memory")
+    userinfo, at, after = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:<redacted>@{after}"
+    head, question, tail = rest.partition("?")
+    if question:
+        query, hash_, fragment = tail.partition("#")
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(name.lower() in _SECRET_PARAMETERS for name, _ in pairs):
             redacted = [(name, "<redacted>" if name.lower() in _SECRET_PARAMETERS else value) for name, value in pairs]
-            query = urlencode(redacted, safe="<>/:")
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    # Not geturl(): it would drop an empty host ("sqlite:///file" -> "sqlite:/file").
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "") + (
-        f"#{parts.fragment}" if parts.fragment else "")
+            rest = f"{head}?{urlencode(redacted, safe='<>/:')}{hash_}{fragment}"
+    return f"{scheme}://{rest}"
 
 
 def _or(value: Any, default: Any) -> Any:

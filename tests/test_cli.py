@@ -38,6 +38,10 @@ def factory_for(**config: object) -> Callable[[], Flask]:
         ("postgresql://dm:s3cretPW@db.internal/app", "redis://:s3cretPW@cache.internal:6379/0"),
         ("postgresql://dm@db.internal/app?password=s3cretPW&sslmode=require",
          "postgresql://dm@db.internal/limits?sslpassword=s3cretPW"),
+        # Generated passwords hold characters that end a URL's host part for urllib (and
+        # SQLAlchemy still connects with them).
+        ("postgresql+psycopg://dm:s3cretPW/9k+z@db.internal:5432/app", "redis://:s3cretPW#tok@cache.internal:6379/0"),
+        ("postgresql://dm:s3cretPW?x@db.internal/app", "postgresql://dm:s3cretPW@pw@db.internal/limits"),
     ],
 )
 def test_config_never_shows_a_database_password(outbox_url: str, limiter_url: str) -> None:
