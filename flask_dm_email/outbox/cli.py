@@ -18,6 +18,7 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..cli_loading import fail_config, load_app
 from ..errors import EmailConfigError, EmailError
@@ -46,6 +47,18 @@ def _app_context() -> Iterator[Flask]:
             fail_config(error)
         except EmailError as error:
             click.echo(f"{type(error).__name__}: {error}", err=True)
+            sys.exit(1)
+        except SQLAlchemyError as error:
+            # Only the class: the message may quote the statement's parameters (an address).
+            runtime = get_state(app).outbox
+            where = runtime.database.description if runtime is not None else "the outbox database"
+            cause = getattr(error, "orig", None)
+            raised = type(error).__name__ + (
+                f" from {type(cause).__module__}.{type(cause).__name__}" if cause is not None else "")
+            click.echo(f"The outbox database ({where}) could not do this: {raised}. "
+                       "Nothing half-done is kept: run the command again once the database is reachable; if "
+                       "its tables are missing or from an older version, run flask dm-email outbox upgrade first.",
+                       err=True)
             sys.exit(1)
 
 

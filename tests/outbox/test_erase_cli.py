@@ -182,3 +182,15 @@ def test_purge_reports_the_old_events_it_deleted(env: dict[str, str], outbox_url
     done = run(env, "purge")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Personal data cleared from 0 email(s); 2 old event(s) deleted."
+
+
+def test_a_database_error_is_a_clear_message_without_the_address(env: dict[str, str]) -> None:
+    """No tables yet (nobody ran ``outbox upgrade``): the database refuses the erasure. The
+    command says so and what to do, with no traceback, whose SQL parameters would hold the
+    address."""
+    refused = run(env, "erase", "--address", "Ada.Lovelace@gov.uk", "--yes")
+    assert refused.returncode == 1
+    assert "The outbox database" in refused.stderr and "could not do this" in refused.stderr
+    assert "run the command again" in refused.stderr and "flask dm-email outbox upgrade" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "lovelace" not in (refused.stdout + refused.stderr).lower()
