@@ -48,6 +48,10 @@ def create_tables(store: Store) -> tuple[int | None, int]:
         before = stored_version(store)
     except Exception:  # no tables yet
         before = None
+    if before is not None and before > SCHEMA_VERSION:
+        # An older release's upgrade (a rollback, say) must not mark newer tables as its own:
+        # its workers would then run on tables they do not know.
+        check_schema(store)
     metadata.create_all(store.db.engine)
     for index in outbox.indexes:  # an outbox made by an earlier version gets the newer indexes
         index.create(store.db.engine, checkfirst=True)
@@ -61,18 +65,34 @@ def create_tables(store: Store) -> tuple[int | None, int]:
 def _never_reuse_event_ids(conn: Connection) -> None:
     """Rebuild an SQLite event table made without ``AUTOINCREMENT`` (which reuses the
     highest id once it is deleted), keeping its events and their ids."""
+    # SQLite's DDL is transactional, but Python's sqlite3 (as the app's Flask-SQLAlchemy
+    # engine uses it) begins a transaction only before INSERT, UPDATE or DELETE: begin one
+    # first, so a rebuild cut short (a lock, Ctrl-C) leaves the table as it was.
+    if not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
     made_as = conn.execute(
         text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": event.name}
     ).scalar()
-    if made_as is None or "AUTOINCREMENT" in made_as.upper():
-        return
     old = f"{event.name}_before_v2"
+    names = [c.name for c in event.columns]
+    copy = insert(event).from_select(names, select(*(column(name) for name in names)).select_from(table(old)))
+    if made_as is not None and "AUTOINCREMENT" in made_as.upper():
+        # Rebuilt already. An earlier version of this step could be cut short after the
+        # rebuild and before the copy: finish it.
+        left = conn.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": old}
+        ).scalar()
+        if left:
+            conn.execute(copy.prefix_with("OR IGNORE"))
+            conn.execute(text(f'DROP TABLE "{old}"'))
+        return
+    if made_as is None:
+        return
     for index in event.indexes:
         conn.execute(DropIndex(index, if_exists=True))
     conn.execute(text(f'ALTER TABLE "{event.name}" RENAME TO "{old}"'))
     event.create(conn)
-    names = [c.name for c in event.columns]
-    conn.execute(insert(event).from_select(names, select(*(column(name) for name in names)).select_from(table(old))))
+    conn.execute(copy)
     conn.execute(text(f'DROP TABLE "{old}"'))
 
 
@@ -84,8 +104,9 @@ def schema_problem(store: Store) -> str | None:
         return f"the outbox tables cannot be read ({type(error).__name__})"
     if found != SCHEMA_VERSION:
         if found is not None and found > SCHEMA_VERSION:
-            return (f"the outbox tables are at schema version {found}, newer than this version of "
-                    f"flask-dm-email knows ({SCHEMA_VERSION}): upgrade flask-dm-email on this machine")
+            return (f"the outbox tables in {store.db.description} are at schema version {found}, newer than this "
+                    f"version of flask-dm-email knows ({SCHEMA_VERSION}): upgrade flask-dm-email on this machine "
+                    "(nothing was changed)")
         return f"the outbox tables are at schema version {found or 'unknown'}, this worker needs {SCHEMA_VERSION}"
     return None
 
@@ -94,12 +115,7 @@ def check_schema(store: Store) -> None:
     """Raise :class:`EmailConfigError` unless the tables are the version expected."""
     problem = schema_problem(store)
     if problem:
-        raise EmailConfigError(
-            [
-                (
-                    "DM_EMAIL_OUTBOX_URL",
-                    f"{problem}. Run 'flask dm-email outbox upgrade' (after your own migrations, if they "
-                    "own the tables) for the database at " + store.db.description + ".",
-                )
-            ]
-        )
+        if "newer than this version" not in problem:
+            problem += (". Run 'flask dm-email outbox upgrade' (after your own migrations, if they own the "
+                        "tables) for the database at " + store.db.description)
+        raise EmailConfigError([("DM_EMAIL_OUTBOX_URL", problem + ".")])

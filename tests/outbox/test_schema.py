@@ -87,8 +87,15 @@ def test_a_newer_outbox_asks_for_a_newer_flask_dm_email(make_outbox_app: Callabl
     with app.app_context():
         with store(app).db.begin() as conn:
             conn.execute(update(meta).where(meta.c.name == VERSION_NAME).values(value=str(SCHEMA_VERSION + 1)))
-        with pytest.raises(EmailConfigError, match="newer than this version of flask-dm-email knows"):
+        with pytest.raises(EmailConfigError, match="newer than this version of flask-dm-email knows") as refused:
             store(app).check_schema()
+        assert "outbox upgrade" not in str(refused.value)  # it would not help
+        # Nor does an older release's upgrade (a rollback) mark the newer tables as its own.
+        with pytest.raises(EmailConfigError, match="nothing was changed"):
+            DMEmail.outbox.create_tables()
+        with store(app).db.connect() as conn:
+            assert conn.execute(select(meta.c.value).where(meta.c.name == VERSION_NAME)).scalar() == str(
+                SCHEMA_VERSION + 1)
 
 
 def _queued_event_id(app: Flask, address: str) -> int:
@@ -147,3 +154,56 @@ def test_upgrade_rebuilds_an_sqlite_event_table_that_would_reuse_ids(tmp_path: A
         assert _queued_event_id(app, "d@gov.uk") > kept
         assert {i.name for i in event.indexes} <= {
             ix["name"] for ix in inspect(store(app).db.engine).get_indexes("dm_email_event")}
+
+
+VERSION_1_EVENT_TABLE = (
+    "CREATE TABLE dm_email_event (id INTEGER NOT NULL PRIMARY KEY, outbox_id VARCHAR(36) NOT NULL, "
+    "type VARCHAR(40) NOT NULL, status VARCHAR(32), http_status SMALLINT, error_class VARCHAR(100), at FLOAT NOT NULL)"
+)
+
+
+def test_an_upgrade_cut_short_on_the_app_s_sqlite_engine_changes_nothing(tmp_path: Any, template_id: str) -> None:
+    """With DM_EMAIL_OUTBOX_URL=sqlalchemy the rebuild runs on the app's Flask-SQLAlchemy
+    engine, whose sqlite3 connection would commit each DDL statement on its own: a copy cut
+    short (a lock, Ctrl-C) left the events in a table nothing reads, and the next upgrade
+    said it had succeeded."""
+    import sqlite3
+
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy import event as sqlalchemy_event
+
+    from flask_dm_email.outbox.tables import event
+
+    app = Flask(__name__)
+    app.config.update(DM_ENVIRONMENT="test", DM_EMAIL_BACKEND="memory", DM_NOTIFY_TEMPLATES={"welcome": template_id},
+                      SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'app.sqlite3'}", DM_EMAIL_OUTBOX_URL="sqlalchemy")
+    db = SQLAlchemy(app)
+    DMEmail(app)
+    with app.app_context():
+        DMEmail.outbox.create_tables()
+        with db.engine.begin() as conn:  # the event table as version 1 made it, with 3 events
+            conn.execute(text("DROP TABLE dm_email_event"))
+            conn.execute(text(VERSION_1_EVENT_TABLE))
+            conn.execute(text("INSERT INTO dm_email_event (outbox_id, type, at) VALUES ('x', 'queued', 1), "
+                              "('x', 'sent', 2), ('y', 'queued', 3)"))
+            conn.execute(update(meta).where(meta.c.name == VERSION_NAME).values(value="1"))
+
+        def locked(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().startswith("INSERT INTO dm_email_event"):  # the copy
+                raise sqlite3.OperationalError("database is locked")
+
+        sqlalchemy_event.listen(db.engine, "before_cursor_execute", locked)
+        with pytest.raises(Exception, match="database is locked"):
+            DMEmail.outbox.create_tables()
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", locked)
+        tables = set(inspect(db.engine).get_table_names())
+        assert "dm_email_event_before_v2" not in tables
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM dm_email_event")).scalar_one() == 3  # as it was
+            assert conn.execute(select(meta.c.value).where(meta.c.name == VERSION_NAME)).scalar() == "1"
+
+        DMEmail.outbox.create_tables()  # run again: done
+        with db.engine.connect() as conn:
+            assert sorted(conn.execute(select(event.c.id, event.c.at)).all()) == [(1, 1.0), (2, 2.0), (3, 3.0)]
+            assert "AUTOINCREMENT" in conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'dm_email_event'")).scalar_one().upper()
