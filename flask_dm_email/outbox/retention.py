@@ -118,6 +118,10 @@ class PurgeResult(int):
         result.events = events
         return result
 
+    def __getnewargs__(self) -> tuple[int, int]:  # type: ignore[override]
+        # pickle and copy (a Celery task returning it) build it again from both numbers.
+        return int(self), self.events
+
     @property
     def rows(self) -> int:
         return int(self)

@@ -77,7 +77,7 @@ class Worker:
         inflight: set[Future[None]] = set()
         total = 0
         while True:
-            if chores is not None:
+            if chores is not None and not self.stopping.is_set():
                 chores.run_due()  # in a thread of its own: sending goes on meanwhile
             stop_claiming = self.stopping.is_set() or (deadline is not None and time.monotonic() >= deadline)
             room = self.threads * 2 - len(inflight)

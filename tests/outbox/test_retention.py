@@ -185,3 +185,13 @@ def test_a_bad_retention_is_refused_naming_the_key_and_a_valid_value(value: Any)
     with pytest.raises(EmailConfigError) as raised:
         DMEmail(app)
     assert "DM_EMAIL_EVENT_RETENTION_DAYS" in str(raised.value) and "90" in str(raised.value)
+
+
+def test_a_purge_result_survives_pickle_and_copy() -> None:
+    """A Celery task (pickle serializer) or a copy hands it on whole."""
+    import copy
+    import pickle
+
+    result = PurgeResult(3, 7)
+    for again in (pickle.loads(pickle.dumps(result)), copy.copy(result), copy.deepcopy(result)):  # noqa: S301
+        assert (int(again), again.events, again.rows) == (3, 7, 3)
