@@ -58,6 +58,18 @@ def _parse_notify_time(value: Any) -> datetime | None:
         return None
 
 
+def _is_of(notification: Mapping[str, Any], email: OutgoingEmail) -> bool:
+    """Whether Notify's ``notification`` is ``email``: sent to its address (Notify answers
+    with the address as it was posted; compared without case) with its template."""
+    template = notification.get("template")
+    template_id = template.get("id") if isinstance(template, Mapping) else None
+    address = notification.get("email_address")
+    return (
+        isinstance(address, str) and address.strip().casefold() == email.to.strip().casefold()
+        and str(template_id) == email.template_id
+    )
+
+
 class NotifyBackend:
     """Send through Notify. One client per thread: the client is not thread-safe.
 
@@ -135,13 +147,27 @@ class NotifyBackend:
         pacer.after_post(ticket, attempt)
         return attempt
 
-    def lookup(self, reference: str, since: datetime | None = None) -> Mapping[str, Any] | None:
+    def lookup(
+        self, reference: str, since: datetime | None = None, *, email: OutgoingEmail | None = None,
+        any_status: bool = False,
+    ) -> Mapping[str, Any] | None:
         """The newest notification with ``reference`` that counts as sent (created after
         ``since``, less a little clock skew), or None. Raises ``APIError`` when Notify
-        could not be asked: then nothing is known."""
+        could not be asked: then nothing is known.
+
+        :param email: only a notification *of this email* (its address and template): a
+            caller may give one reference to many people's emails, and another person's
+            must never pass for this one, which would then never be sent.
+        :param any_status: every notification counts, failed ones too. An unclear attempt
+            that Notify stored and then failed was still stored: posting it again would
+            make a second notification (the outbox's rule; ``allow_resend=False`` resends
+            after a failure).
+        """
         response = self.client.get_all_notifications(reference=reference)  # type: ignore[no-untyped-call]
         for notification in response.get("notifications", []):
-            if notification.get("status") not in _SENT_STATUSES:
+            if not any_status and notification.get("status") not in _SENT_STATUSES:
+                continue
+            if email is not None and not _is_of(notification, email):
                 continue
             created = _parse_notify_time(notification.get("created_at"))
             if since is not None and (created is None or created < since - _LOOKUP_SKEW):
@@ -226,7 +252,7 @@ class _SyncSend:
     def _look_up(self) -> Mapping[str, Any] | None:
         self.lookups += 1
         try:
-            found = self.backend.lookup(self.email.reference, since=self.started_at)
+            found = self.backend.lookup(self.email.reference, since=self.started_at, email=self.email)
         except APIError:
             self._last_lookup_ok = False
             return None

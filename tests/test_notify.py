@@ -246,6 +246,25 @@ class TestRetries:
         assert message["id"] == result.id
         assert fake.slept >= IN_FLIGHT_BOUND
 
+    def test_a_reference_given_to_another_person_s_email_never_passes_for_this_one(
+        self, notify_app: Callable[..., Flask], sim: Any
+    ) -> None:
+        # A service gives every password-reset email one reference. Ada's went a moment ago;
+        # Bo's request times out. The lookup finds Ada's notification by the reference: it
+        # is not Bo's, who would otherwise never get the email.
+        fake = FakeClock()
+        app = notify_app(DM_NOTIFY_RETRY_DEADLINE=120)
+        state = get_state(app)
+        state.backend = NotifyBackend(
+            state.settings.notify_key or "", sim.url, state.settings.retry, sleep=fake.sleep, clock=fake.now
+        )
+        with app.app_context():
+            ada = send_email("ada@gov.uk", "welcome", {"name": "Ada"}, reference="password-reset")
+            sim.set_faults(hang_next=1, hang_seconds=TIMEOUT + 1, hang_when="before_store")
+            bo = send_email("bo@gov.uk", "welcome", {"name": "Bo"}, reference="password-reset")
+        assert bo.id != ada.id and not bo.already_sent
+        assert sorted(m["to"] for m in stored(sim, "password-reset")) == ["ada@gov.uk", "bo@gov.uk"]
+
     def test_persistent_5xx_gives_up_within_the_budget(self, notify_app: Callable[..., Flask], sim: Any) -> None:
         # Notify itself answered 500 each time and a lookup confirmed nothing was stored,
         # so the error can say so.

@@ -76,14 +76,22 @@ def _attempt(backend: EmailBackend, email: OutgoingEmail) -> Attempt:
         return Attempt(Outcome.FAILED, error=error, error_class=type(error).__name__)
 
 
-def _lookup(backend: EmailBackend, reference: str, since: float) -> Mapping[str, Any] | None:
-    """Notify's notification with ``reference`` created since the row was (a synchronous
-    send's reference may have been used before)."""
+def _lookup(backend: EmailBackend, row: RowMapping, email: OutgoingEmail) -> Mapping[str, Any] | None:
+    """Notify's notification of the row's email created since the row was, whatever its
+    status: a notification Notify stored and then failed was still stored, and posting
+    again would make a second one.
+
+    A queued row's reference holds the row's id, so it is the row's alone. A synchronous
+    send's is the caller's, who may give one reference to many people's emails: only a
+    notification to this row's address with its template counts."""
     lookup = getattr(backend, "lookup", None)
     if lookup is not None:
-        found: Mapping[str, Any] | None = lookup(reference, since=datetime.fromtimestamp(since, UTC))
+        own_reference = str(row["id"]) in email.reference
+        found: Mapping[str, Any] | None = lookup(
+            email.reference, since=datetime.fromtimestamp(row["created_at"], UTC),
+            email=None if own_reference else email, any_status=True)
         return found
-    return backend.find_sent(reference)
+    return backend.find_sent(email.reference)
 
 
 @dataclass
@@ -182,13 +190,14 @@ class Delivery:
         """Look up a row whose last attempt was unclear. Returns the status it ended in,
         or None when it is proved unsent and may be posted."""
         try:
-            found = _lookup(self.state.backend, email.reference, row["created_at"])
+            found = _lookup(self.state.backend, row, email)
         except (APIError, EmailError, OSError) as error:  # Notify could not be asked: nothing is known yet
             delay = self.retry_delay(max(row["attempts"], 1))
             self._finish(row, token, states.RETRYING, kind="lookup-failed", error_class=type(error).__name__,
                          delay=delay)
             return states.RETRYING
         if found is not None:
+            # Whatever became of it there (a receipt or the status poll says): never posted again.
             return self._sent(row, token, email, found, kind="found-by-lookup")
         settles_at = row["settles_at"] or 0.0
         now = self.store.now_value()

@@ -153,6 +153,32 @@ class TestDelivery:
         [message] = on_simulator(sim, queued.notify_reference)
         assert row["status"] == states.SENT and row["notify_id"] == message["id"]
 
+    def test_an_unclear_attempt_notify_stored_and_then_failed_is_never_posted_again(
+        self, make_outbox_app: Callable[..., Flask], sim: Any
+    ) -> None:
+        """Notify stored the email and its answer was lost (a timeout); the email then
+        failed there (a temporary failure). The lookup finds a failed notification: it is
+        this email's, so posting again would make a second notification."""
+        import time
+
+        app = make_outbox_app()
+        sim.set_faults(hang_next=1, hang_seconds=TIMEOUT + 0.5, hang_when="after_store")
+        with app.app_context():
+            queued = queue_email("temp-fail@simulator.notify", "welcome", {"name": "A"})
+            DMEmail.outbox.drain()
+            deadline = time.monotonic() + 10
+            while [m.get("status") for m in on_simulator(sim, queued.notify_reference)] != ["temporary-failure"]:
+                assert time.monotonic() < deadline, "the simulator never failed the email"
+                time.sleep(0.05)
+            time.sleep(2.2)  # DM_NOTIFY_IN_FLIGHT_SECONDS=2 in these tests: settled
+            for _ in range(3):
+                DMEmail.outbox.drain()
+            row = outbox(app).get(queued.id)
+            kinds = [e["type"] for e in DMEmail.outbox.events(queued.id)]
+        [message] = on_simulator(sim, queued.notify_reference)  # never posted again
+        assert row["status"] == states.SENT and row["notify_id"] == message["id"]
+        assert "maybe-sent" in kinds and "found-by-lookup" in kinds
+
     def test_a_timeout_is_not_resent_until_it_settles_then_once(
         self, make_outbox_app: Callable[..., Flask], sim: Any
     ) -> None:

@@ -80,7 +80,8 @@ class ModelNotify:
                 self._store(reference)
         self.held.clear()
 
-    def lookup(self, reference: str, since: object = None) -> Mapping[str, Any] | None:
+    def lookup(self, reference: str, since: object = None, *, email: object = None,
+               any_status: bool = False) -> Mapping[str, Any] | None:
         for notify_id, stored in self.stored.items():
             if stored == reference:
                 return {"id": notify_id, "reference": reference, "status": "created"}
