@@ -41,6 +41,20 @@ logger = logging.getLogger("flask_dm_email.outbox")
 # Errors that are about the sender, not the email: failing every row in turn would be
 # wrong, so the outbox pauses and says so instead.
 _SENDER_STATUS_CODES = frozenset({401, 403})
+#: Notify's 400 for a service without the permission to send emails (every email of the
+#: service gets it, whatever its address or template).
+_SERVICE_CANNOT_SEND = "Service is not allowed to send emails"
+
+
+def _sender_fix(attempt: Attempt) -> str | None:
+    """What to fix when Notify refused the sender rather than the email, else None."""
+    if attempt.status_code in _SENDER_STATUS_CODES:
+        return "Fix DM_NOTIFY_KEY or the clock"
+    if attempt.status_code == 400 and attempt.error is not None and any(
+        _SERVICE_CANNOT_SEND in str(error.get("message")) for error in attempt.error.notify_errors or ()
+    ):
+        return "Give the Notify service the permission to send emails (its settings in Notify)"
+    return None
 #: The longest a worker thread waits for its slot in the shared budget; a row whose slot
 #: is further away goes back to the queue, due when the slot is (no attempt spent).
 PACE_MAX_WAIT = 30.0
@@ -232,14 +246,15 @@ class Delivery:
             self._finish(row, token, states.RETRYING, values, kind="not-sent", http_status=code, error_class=cls,
                          delay=self.retry_delay(attempts))
             return states.RETRYING
-        if code in _SENDER_STATUS_CODES:
-            # The key or the clock is wrong: every email would fail the same way.
+        fix = _sender_fix(attempt)
+        if fix is not None:
+            # The key, the clock or the service is wrong: every email would fail the same way.
             self._finish(row, token, states.QUEUED, {"last_error_class": cls, "last_status_code": code},
                          kind="sender-refused", http_status=code, error_class=cls, delay=60.0)
             if self.store.set_paused(True, f"Notify answered {code} {cls}"):
                 raise_alert(self.app, "paused",
-                            f"Outbox paused: Notify refused the sender ({code} {cls}). Fix DM_NOTIFY_KEY or the "
-                            "clock, then run 'flask dm-email outbox resume'.",
+                            f"Outbox paused: Notify refused the sender ({code} {cls}). {fix}, then run "
+                            "'flask dm-email outbox resume'.",
                             {"status_code": code, "error_class": cls})
             return states.QUEUED
         # The personalisation stays (until the retention purge): an operator's retry sends it.

@@ -229,6 +229,20 @@ class TestDelivery:
         paused = {"status_code": 403, "error_class": "AuthError", "suppressed": 0}
         assert alerts == [{"kind": "paused", "details": paused}]
 
+    def test_a_service_that_may_not_send_emails_pauses_the_outbox_instead_of_failing_every_row(
+        self, make_outbox_app: Callable[..., Flask], sim: Any
+    ) -> None:
+        service = sim.add_service(name="Letters only", permissions=["letter"])
+        app = make_outbox_app(DM_NOTIFY_KEY=sim.create_api_key(service_id=service["id"], key_type="test"))
+        alerts: list[dict[str, Any]] = []
+        with app.app_context(), outbox_alert.connected_to(lambda sender, **kw: alerts.append(kw), app):
+            rows = [queue_email(f"p{n}@gov.uk", "welcome", {"name": "A"}) for n in range(3)]
+            DMEmail.outbox.drain()
+            assert DMEmail.outbox.paused
+            assert {outbox(app).get(r.id)["status"] for r in rows} == {states.QUEUED}
+        assert [alert["kind"] for alert in alerts] == ["paused"]
+        assert alerts[0]["details"]["status_code"] == 400
+
 
 class TestReceipts:
     def test_receipts_move_rows_forward_only(self, make_outbox_app: Callable[..., Flask], sim: Any) -> None:
