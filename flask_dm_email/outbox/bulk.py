@@ -174,6 +174,9 @@ def enqueue_many(
     rules.placeholders = template_placeholders(state, rules.template_id, template)
     if isinstance(rows, CsvRows):
         rules.check_columns(rows.columns)
+    # Tables older than schema version 3 share batch names across Notify services: another
+    # app's batch of this name would make this one's recipients look queued already.
+    runtime.store.check_schema()
     store = BatchStore(runtime.store)
     run = _Run(BatchResult(name, rules.template_id, rules.template_name, dry_run=dry_run,
                            placeholders=rules.placeholders), max_errors)

@@ -7,8 +7,9 @@ whose text never changes, so psycopg and the server parse it once however many r
 carries (a 1,000-row ``VALUES`` list cost psycopg 0.35 s a chunk just to parse). On SQLite,
 in-process, the one prepared ``INSERT ... ON CONFLICT DO NOTHING`` runs once per row
 (``executemany``, the driver's C loop over plain tuples): cheaper than unpacking JSON with
-``json_each``. The conflict on (batch_id, batch_key) is what makes running a batch again
-add nothing twice."""
+``json_each``. The conflict on (service_id, batch_id, batch_key) is what makes running a
+batch again add nothing twice; a batch of the same name in another Notify service (another
+app sharing the database) is another batch."""
 
 from __future__ import annotations
 
@@ -249,7 +250,8 @@ class BatchStore:
         records, fields = self._records("ids", {"id": String})
         with self.db.connect() as conn:
             return list(conn.execute(
-                select(outbox).where(C.id.in_(select(fields["id"]).select_from(records))),
+                select(outbox).where(C.service_id == self.store.service_id,
+                                     C.id.in_(select(fields["id"]).select_from(records))),
                 {"ids": json.dumps([{"id": row_id} for row_id in row_ids])},
             ).mappings())
 

@@ -89,8 +89,9 @@ def queue_email(
         always claimed first.
     :param link: a saved database object (its table and primary key are stored) or a
         ``(type, id)`` pair, to find the emails of, e.g., a user.
-    :param dedupe_key: unique in the outbox: a second ``queue_email`` with the same key
-        returns the first row and queues nothing.
+    :param dedupe_key: unique in this app's outbox (its Notify service's, when several
+        apps share one database): a second ``queue_email`` with the same key returns the
+        first row and queues nothing.
     :param session: a SQLAlchemy session (``db.session``) whose transaction the row joins:
         nothing is queued unless it commits. Only with ``DM_EMAIL_OUTBOX_URL=sqlalchemy``.
     :raises ~flask_dm_email.errors.EmailError: a subclass that says what to fix.

@@ -16,8 +16,12 @@ C = outbox.c
 # A receipt's lookups, built once: they run on every callback, and building a select of
 # every column (and adapting the cached compilation to a new statement object) cost more
 # than SQLite running it.
-_BY_NOTIFY_ID = select(outbox).where(C.notify_id == bindparam("notify_id"))
-_BY_NOTIFY_REFERENCE = select(outbox).where(C.notify_reference == bindparam("reference"))
+# Every lookup by an id is of this service's rows only: apps sharing one outbox database
+# (each its own Notify service) never see or steer each other's emails.
+_MINE = C.service_id == bindparam("service_id")
+_BY_ID = select(outbox).where(C.id == bindparam("row_id"), _MINE)
+_BY_NOTIFY_ID = select(outbox).where(C.notify_id == bindparam("notify_id"), _MINE)
+_BY_NOTIFY_REFERENCE = select(outbox).where(C.notify_reference == bindparam("reference"), _MINE)
 
 
 class StoreReads:
@@ -32,8 +36,10 @@ class StoreReads:
             return float(conn.execute(select(self.db.now())).scalar_one())
 
     def get(self, row_id: str) -> RowMapping | None:
+        """This service's row ``row_id``; None when there is none (or it is another
+        service's)."""
         with self.db.connect() as conn:
-            return conn.execute(select(outbox).where(C.id == row_id)).mappings().first()
+            return conn.execute(_BY_ID, {"row_id": row_id, "service_id": self.service_id}).mappings().first()
 
     def find(self, *, limit: int = 100, **criteria: Any) -> Sequence[RowMapping]:
         """Rows matching every ``column=value`` given, newest first."""
@@ -44,14 +50,17 @@ class StoreReads:
             return conn.execute(query.order_by(C.created_at.desc()).limit(limit)).mappings().all()
 
     def by_notify(self, notify_id: str | None, reference: str | None) -> RowMapping | None:
-        """The row a receipt is about: by Notify's id, else by the reference we sent."""
+        """The row a receipt is about: by Notify's id, else by the reference we sent
+        (this service's rows only)."""
         with self.db.connect() as conn:
             if notify_id:
-                row = conn.execute(_BY_NOTIFY_ID, {"notify_id": notify_id}).mappings().first()
+                row = conn.execute(_BY_NOTIFY_ID, {"notify_id": notify_id, "service_id": self.service_id}
+                                   ).mappings().first()
                 if row is not None:
                     return row
             if reference:
-                return conn.execute(_BY_NOTIFY_REFERENCE, {"reference": reference}).mappings().first()
+                return conn.execute(_BY_NOTIFY_REFERENCE, {"reference": reference, "service_id": self.service_id}
+                                    ).mappings().first()
         return None
 
     def counts(self) -> dict[str, int]:
@@ -117,8 +126,12 @@ class StoreReads:
             )
 
     def events_of(self, row_id: str) -> Sequence[RowMapping]:
+        """The timeline of this service's row ``row_id`` (empty for another service's)."""
+        mine = select(C.id).where(C.id == row_id, C.service_id == self.service_id)
         with self.db.connect() as conn:
-            return conn.execute(select(event).where(event.c.outbox_id == row_id).order_by(event.c.id)).mappings().all()
+            return conn.execute(
+                select(event).where(event.c.outbox_id == row_id, event.c.outbox_id.in_(mine)).order_by(event.c.id)
+            ).mappings().all()
 
     def iter_rows(self, *, statuses: Iterable[str]) -> Iterator[RowMapping]:
         with self.db.connect() as conn:

@@ -7,18 +7,29 @@ outbox needs:
 1. the first tables (outbox, event, meta, limit);
 2. the ``dm_email_batch`` table (bulk sends) and the status page's three indexes on
    ``dm_email_outbox``; on SQLite, ``dm_email_event`` ids that are never reused
-   (``AUTOINCREMENT``: the table is rebuilt, its events kept).
+   (``AUTOINCREMENT``: the table is rebuilt, its events kept);
+3. a ``dedupe_key``, and a bulk row's recipient in its batch (``batch_id``,
+   ``batch_key``), unique per Notify service (``service_id``) rather than across the
+   database, so apps sharing one outbox database never take each other's keys or batch
+   names: the unique indexes ``uq_dm_email_outbox_service_dedupe_key`` and
+   ``uq_dm_email_outbox_service_batch_key`` replace the unique constraints on
+   ``dedupe_key`` and on ``(batch_id, batch_key)``. On PostgreSQL the two indexes are
+   built (writes wait, reads go on), then the old constraints dropped; on SQLite, which
+   cannot drop a table's constraint, ``dm_email_outbox`` is rebuilt, its rows kept.
+   Stored values do not change: an existing row's key still dedupes for its service.
 
 Every step adds what is missing, so bringing an outbox up to date is
-:func:`create_tables` again: ``flask dm-email outbox upgrade``.
+:func:`create_tables` again: ``flask dm-email outbox upgrade``. The steps after creating
+the tables run in one transaction with the version's record: an upgrade cut short
+changes nothing.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, column, insert, select, table, text
-from sqlalchemy.schema import DropIndex
+from sqlalchemy import Connection, column, insert, inspect, select, table, text
+from sqlalchemy.schema import CreateTable, DropIndex
 
 from ..errors import EmailConfigError
 from .tables import SCHEMA_VERSION, event, meta, metadata, outbox
@@ -28,6 +39,9 @@ if TYPE_CHECKING:
 
 #: The ``dm_email_meta`` row holding the tables' version.
 VERSION_NAME = "schema_version"
+
+#: What was unique across every service before version 3 (now unique per service).
+_ACROSS_SERVICES = (("dedupe_key",), ("batch_id", "batch_key"))
 
 
 def stored_version(store: Store) -> int | None:
@@ -53,23 +67,79 @@ def create_tables(store: Store) -> tuple[int | None, int]:
         # its workers would then run on tables they do not know.
         check_schema(store)
     metadata.create_all(store.db.engine)
-    for index in outbox.indexes:  # an outbox made by an earlier version gets the newer indexes
-        index.create(store.db.engine, checkfirst=True)
     with store.db.begin() as conn:
         if store.db.dialect == "sqlite":
+            # SQLite's DDL is transactional, but Python's sqlite3 (as the app's Flask-SQLAlchemy
+            # engine uses it) begins a transaction only before INSERT, UPDATE or DELETE: begin
+            # one first, so an upgrade cut short (a lock, Ctrl-C) leaves the tables as they were.
+            if not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             _never_reuse_event_ids(conn)
+            _rebuild_sqlite_outbox_unique_across_services(conn)
+        for index in outbox.indexes:  # an outbox made by an earlier version gets the newer indexes
+            index.create(conn, checkfirst=True)
+        # After the per-service unique indexes exist (on PostgreSQL, building them lets reads
+        # go on; dropping a constraint locks the table, until the commit just after).
+        _drop_unique_across_services(conn)
         store.upsert_meta(conn, VERSION_NAME, str(SCHEMA_VERSION))
     return before, SCHEMA_VERSION
+
+
+def _unique_across_services(conn: Connection) -> tuple[list[str], list[str]]:
+    """``(constraints, indexes)``: the names of the outbox's unique constraints and
+    (plain) unique indexes that make a column set of :data:`_ACROSS_SERVICES` unique
+    across services. On SQLite a constraint is its automatic index (it has no name)."""
+    if conn.dialect.name == "sqlite":
+        constraints: list[str] = []
+        indexes: list[str] = []
+        for found in conn.exec_driver_sql(f'PRAGMA index_list("{outbox.name}")').mappings().all():
+            if not found["unique"] or found["origin"] not in ("u", "c"):
+                continue
+            columns = tuple(info["name"] for info in conn.exec_driver_sql(
+                f'PRAGMA index_info("{found["name"]}")').mappings().all())
+            if columns in _ACROSS_SERVICES:
+                (constraints if found["origin"] == "u" else indexes).append(found["name"])
+        return constraints, indexes
+    inspector = inspect(conn)
+    constraints = [found["name"] for found in inspector.get_unique_constraints(outbox.name)
+                   if tuple(found["column_names"]) in _ACROSS_SERVICES and found["name"]]
+    indexes = [found["name"] for found in inspector.get_indexes(outbox.name)
+               if found["unique"] and tuple(found["column_names"]) in _ACROSS_SERVICES and found["name"]
+               and found["name"] not in constraints and not found.get("duplicates_constraint")]
+    return constraints, indexes
+
+
+def _drop_unique_across_services(conn: Connection) -> None:
+    quote = conn.dialect.identifier_preparer.quote
+    constraints, indexes = _unique_across_services(conn)
+    for name in indexes:
+        conn.execute(text(f"DROP INDEX {quote(name)}"))
+    if conn.dialect.name != "sqlite":
+        for name in constraints:
+            conn.execute(text(f"ALTER TABLE {quote(outbox.name)} DROP CONSTRAINT {quote(name)}"))
+
+
+def _rebuild_sqlite_outbox_unique_across_services(conn: Connection) -> None:
+    """Rebuild an SQLite outbox table whose ``dedupe_key`` or ``(batch_id, batch_key)``
+    is a unique constraint (SQLite cannot drop one), keeping its rows; the caller then
+    creates its indexes."""
+    if not _unique_across_services(conn)[0]:
+        return
+    old = f"{outbox.name}_before_v3"
+    for found in conn.exec_driver_sql(f'PRAGMA index_list("{outbox.name}")').mappings().all():
+        if found["origin"] == "c":  # made by CREATE INDEX: the new table gets its own
+            conn.execute(text(f'DROP INDEX "{found["name"]}"'))
+    conn.execute(text(f'ALTER TABLE "{outbox.name}" RENAME TO "{old}"'))
+    conn.execute(CreateTable(outbox))
+    present = {info["name"] for info in conn.exec_driver_sql(f'PRAGMA table_info("{old}")').mappings().all()}
+    names = [c.name for c in outbox.columns if c.name in present]
+    conn.execute(insert(outbox).from_select(names, select(*(column(name) for name in names)).select_from(table(old))))
+    conn.execute(text(f'DROP TABLE "{old}"'))
 
 
 def _never_reuse_event_ids(conn: Connection) -> None:
     """Rebuild an SQLite event table made without ``AUTOINCREMENT`` (which reuses the
     highest id once it is deleted), keeping its events and their ids."""
-    # SQLite's DDL is transactional, but Python's sqlite3 (as the app's Flask-SQLAlchemy
-    # engine uses it) begins a transaction only before INSERT, UPDATE or DELETE: begin one
-    # first, so a rebuild cut short (a lock, Ctrl-C) leaves the table as it was.
-    if not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
     made_as = conn.execute(
         text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": event.name}
     ).scalar()

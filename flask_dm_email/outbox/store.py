@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Float, RowMapping, and_, bindparam, case, ins
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..errors import EmailConfigError
 from . import schema, states
 from .database import Database
 from .reads import StoreReads
@@ -181,7 +182,7 @@ class Store(StoreReads):
     def insert(self, values: Mapping[str, Any], *, delay: float | None, abandon_after: float,
                conn: Connection | None = None) -> tuple[RowMapping, bool]:
         """Insert a queued row; ``(row, True)``, or the existing row and False when its
-        ``dedupe_key`` (or batch key) is already taken."""
+        ``dedupe_key`` (or batch key) is already taken in this service."""
         if conn is None:
             with self.db.begin() as own:
                 return self.insert(values, delay=delay, abandon_after=abandon_after, conn=own)
@@ -196,11 +197,20 @@ class Store(StoreReads):
         return self._find_duplicate(conn, values), False
 
     def _find_duplicate(self, conn: Connection, values: Mapping[str, Any]) -> RowMapping:
+        # Keys are unique per service: another service's row with the same key is not ours.
         if values.get("dedupe_key") is not None:
             where: ColumnElement[bool] = C.dedupe_key == values["dedupe_key"]
         else:
             where = and_(C.batch_id == values.get("batch_id"), C.batch_key == values.get("batch_key"))
-        return conn.execute(select(outbox).where(where)).mappings().one()
+        found = conn.execute(select(outbox).where(C.service_id == self.service_id, where)).mappings().first()
+        if found is None:  # taken by another service's row: tables older than schema version 3
+            raise EmailConfigError([(
+                "DM_EMAIL_OUTBOX_URL",
+                "has outbox tables whose dedupe keys and batches are shared by every Notify service in the "
+                "database (schema version 2 or older), and another service has this key: run 'flask dm-email "
+                f"outbox upgrade' for the database at {self.db.description}.",
+            )])
+        return found
 
     def claim(self, limit: int, lease_seconds: float) -> list[RowMapping]:
         """Take up to ``limit`` due rows, transactional before bulk, oldest due first.
@@ -331,13 +341,16 @@ class Store(StoreReads):
     ) -> tuple[str | None, str | None]:
         """Move a row that no worker holds (receipts, cancels, retries): ``(old, new)``
         when it moved; ``(current, None)`` when the move is not allowed (recorded as an
-        ``<kind>-ignored`` event); ``(None, None)`` for an unknown row."""
+        ``<kind>-ignored`` event); ``(None, None)`` for an unknown row (or another
+        service's)."""
         allowed = states.sources_of(new_status)
         if only_from is not None:
             allowed &= frozenset(only_from)
         for _ in range(5):
             with self.db.begin() as conn:
-                current = conn.execute(select(C.status).where(C.id == row_id)).scalar()
+                current = conn.execute(
+                    select(C.status).where(C.id == row_id, C.service_id == self.service_id)
+                ).scalar()
                 if current is None:
                     return None, None
                 if current not in allowed:
@@ -352,7 +365,7 @@ class Store(StoreReads):
                     extra["final_at"] = now
                 changed = conn.execute(
                     update(outbox)
-                    .where(C.id == row_id, C.status == current)
+                    .where(C.id == row_id, C.service_id == self.service_id, C.status == current)
                     .values(status=new_status, claim_token=None, lease_expires_at=None, updated_at=now, **extra)
                 ).rowcount
                 if changed:

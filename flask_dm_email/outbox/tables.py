@@ -20,12 +20,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 #: The version of the tables below; a worker refuses to run against another
 #: (the changes are listed in :mod:`flask_dm_email.outbox.schema`).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: The unique indexes that make a ``dedupe_key``, and a bulk row's recipient in its batch,
+#: unique within one Notify service (version 3; before, they were unique across services).
+DEDUPE_INDEX = "uq_dm_email_outbox_service_dedupe_key"
+BATCH_KEY_INDEX = "uq_dm_email_outbox_service_batch_key"
 
 metadata = MetaData(
     naming_convention={
@@ -57,7 +61,9 @@ outbox = Table(
     Column("notify_reference", String(1000), nullable=False),
     Column("generation", Integer, nullable=False, default=1),
     Column("reply_to_id", String(36)),
-    Column("dedupe_key", String(400), unique=True),
+    # Unique per Notify service (several apps may share one outbox database), as is a
+    # bulk row's (batch_id, batch_key): see the two unique indexes below.
+    Column("dedupe_key", String(400)),
     Column("batch_id", String(200)),
     Column("batch_key", String(400)),
     Column("link_type", String(100)),
@@ -77,7 +83,8 @@ outbox = Table(
     Column("updated_at", Float, nullable=False),
     Column("sent_at", Float),
     Column("final_at", Float),
-    UniqueConstraint("batch_id", "batch_key"),
+    Index(DEDUPE_INDEX, "service_id", "dedupe_key", unique=True),
+    Index(BATCH_KEY_INDEX, "service_id", "batch_id", "batch_key", unique=True),
     Index("ix_dm_email_outbox_due", "status", "priority", "next_attempt_at"),
     Index("ix_dm_email_outbox_link", "link_type", "link_id"),
     Index("ix_dm_email_outbox_notify_id", "notify_id"),

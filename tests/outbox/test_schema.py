@@ -8,12 +8,19 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import inspect, select, text, update
+from sqlalchemy import MetaData, UniqueConstraint, func, inspect, select, text, update
 
 from flask_dm_email import DMEmail
 from flask_dm_email.errors import EmailConfigError
 from flask_dm_email.outbox.schema import VERSION_NAME
-from flask_dm_email.outbox.tables import SCHEMA_VERSION, meta
+from flask_dm_email.outbox.tables import (
+    BATCH_KEY_INDEX,
+    DEDUPE_INDEX,
+    SCHEMA_VERSION,
+    meta,
+    metadata,
+    outbox,
+)
 
 from .test_cli import flask
 
@@ -46,19 +53,21 @@ def test_the_worker_refuses_an_older_outbox_and_upgrade_brings_it_up_to_date(
     with app.app_context():
         as_version_1(app)
         assert not STATUS_PAGE_INDEXES & indexes(app)
-        with pytest.raises(EmailConfigError, match=r"schema version 1, this worker needs 2.*outbox upgrade"):
+        with pytest.raises(EmailConfigError,
+                           match=rf"schema version 1, this worker needs {SCHEMA_VERSION}.*outbox upgrade"):
             store(app).check_schema()
     app.extensions["dm_email"].outbox.database.engine.dispose()
 
     worker = flask(env, "worker", "--once")
     assert worker.returncode == 1
-    assert "schema version 1, this worker needs 2" in worker.stderr and "Traceback" not in worker.stderr
+    assert f"schema version 1, this worker needs {SCHEMA_VERSION}" in worker.stderr
+    assert "Traceback" not in worker.stderr
 
     upgraded = flask(env, "outbox", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "upgraded from schema version 1 to 2" in upgraded.stdout
+    assert f"upgraded from schema version 1 to {SCHEMA_VERSION}" in upgraded.stdout
     again = flask(env, "outbox", "upgrade")
-    assert "already at schema version 2" in again.stdout
+    assert f"already at schema version {SCHEMA_VERSION}" in again.stdout
 
     with app.app_context():
         assert indexes(app) >= STATUS_PAGE_INDEXES
@@ -207,3 +216,140 @@ def test_an_upgrade_cut_short_on_the_app_s_sqlite_engine_changes_nothing(tmp_pat
             assert sorted(conn.execute(select(event.c.id, event.c.at)).all()) == [(1, 1.0), (2, 2.0), (3, 3.0)]
             assert "AUTOINCREMENT" in conn.execute(
                 text("SELECT sql FROM sqlite_master WHERE name = 'dm_email_event'")).scalar_one().upper()
+
+
+# -- version 3: dedupe keys and batches unique per Notify service -----------------------
+
+PER_SERVICE_INDEXES = {DEDUPE_INDEX, BATCH_KEY_INDEX}
+
+
+def as_version_2(app: Flask, *, record: bool = True) -> None:
+    """Make the (empty) outbox table as version 2 made it: ``dedupe_key`` and
+    ``(batch_id, batch_key)`` unique constraints, across every service."""
+    old = MetaData(naming_convention=metadata.naming_convention)
+    table = outbox.to_metadata(old)
+    table.indexes = {index for index in table.indexes if index.name not in PER_SERVICE_INDEXES}
+    table.append_constraint(UniqueConstraint("dedupe_key"))
+    table.append_constraint(UniqueConstraint("batch_id", "batch_key"))
+    engine = store(app).db.engine
+    outbox.drop(engine)
+    table.create(engine)
+    if record:
+        record_version_2(app)
+
+
+def record_version_2(app: Flask) -> None:
+    with store(app).db.begin() as conn:
+        conn.execute(update(meta).where(meta.c.name == VERSION_NAME).values(value="2"))
+
+
+def unique_column_sets(app: Flask) -> set[tuple[str, ...]]:
+    found = inspect(store(app).db.engine)
+    return ({tuple(c["column_names"]) for c in found.get_unique_constraints("dm_email_outbox")}
+            | {tuple(i["column_names"]) for i in found.get_indexes("dm_email_outbox") if i["unique"]})
+
+
+@pytest.fixture
+def second_service(sim: Any) -> dict[str, str]:
+    """Config for an app of another Notify service (its own key and template)."""
+    service = sim.add_service(name="Second app")["id"]
+    template = sim.add_template(service, name="Welcome", subject="Hello ((name))", body="Dear ((name))")
+    return {"DM_NOTIFY_KEY": sim.create_api_key(service, key_type="test"), "DM_NOTIFY_TEMPLATES": {"welcome": template}}
+
+
+def test_upgrade_from_version_2_makes_keys_and_batches_per_service_keeping_rows(
+    make_outbox_app: Callable[..., Flask], second_service: dict[str, Any]
+) -> None:
+    from flask_dm_email import queue_email
+    from flask_dm_email.outbox.tables import event
+
+    rows = [{"email_address": f"person{n}@gov.uk", "name": f"P{n}"} for n in range(3)]
+    app_a = make_outbox_app()
+    app_b = make_outbox_app(**second_service)
+    with app_a.app_context():
+        as_version_2(app_a, record=False)
+        assert unique_column_sets(app_a) >= {("dedupe_key",), ("batch_id", "batch_key")}
+        keyed = queue_email("someone@gov.uk", "welcome", {"name": "A"}, dedupe_key="k1")
+        assert DMEmail.outbox.enqueue_many(rows, template="welcome", batch="news").queued == 3
+        record_version_2(app_a)  # the rows as version 2 wrote them
+        with store(app_a).db.connect() as conn:
+            rows_before = conn.execute(select(outbox).order_by(outbox.c.id)).mappings().all()
+            events_before = conn.execute(select(event).order_by(event.c.id)).mappings().all()
+        with pytest.raises(EmailConfigError, match=f"schema version 2, this worker needs {SCHEMA_VERSION}"):
+            store(app_a).check_schema()
+    with app_b.app_context():  # B's code is new, the tables not yet: a clear error, not A's row or batch
+        with pytest.raises(EmailConfigError, match="outbox upgrade"):
+            queue_email("someone@gov.uk", "welcome", {"name": "B"}, dedupe_key="k1")
+        with pytest.raises(EmailConfigError, match="outbox upgrade"):
+            DMEmail.outbox.enqueue_many(rows, template="welcome", batch="news")
+
+    with app_a.app_context():
+        DMEmail.outbox.create_tables()  # flask dm-email outbox upgrade
+        store(app_a).check_schema()
+        assert indexes(app_a) >= PER_SERVICE_INDEXES | STATUS_PAGE_INDEXES
+        uniques = unique_column_sets(app_a)
+        assert ("dedupe_key",) not in uniques and ("batch_id", "batch_key") not in uniques
+        with store(app_a).db.connect() as conn:  # every row and event kept as it was
+            assert conn.execute(select(outbox).order_by(outbox.c.id)).mappings().all() == rows_before
+            assert conn.execute(select(event).order_by(event.c.id)).mappings().all() == events_before
+        # The existing rows dedupe as before, for their own service.
+        assert queue_email("someone@gov.uk", "welcome", {"name": "A"}, dedupe_key="k1").id == keyed.id
+        again = DMEmail.outbox.enqueue_many(rows, template="welcome", batch="news")
+        assert (again.queued, again.already_queued) == (0, 3)
+    with app_b.app_context():
+        own = queue_email("someone@gov.uk", "welcome", {"name": "B"}, dedupe_key="k1")
+        assert own.id != keyed.id and own.dedupe_key == "k1"
+        result = DMEmail.outbox.enqueue_many(rows, template="welcome", batch="news")
+        assert (result.queued, result.already_queued) == (3, 0)
+
+    with app_a.app_context():
+        DMEmail.outbox.create_tables()  # again: nothing to do, nothing lost
+        with store(app_a).db.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == len(rows_before) + 4
+        assert indexes(app_a) >= PER_SERVICE_INDEXES
+        assert queue_email("someone@gov.uk", "welcome", {"name": "A"}, dedupe_key="k1").id == keyed.id
+
+
+def test_an_outbox_rebuild_cut_short_on_sqlite_changes_nothing(tmp_path: Any, template_id: str) -> None:
+    """SQLite cannot drop a table's unique constraint: the outbox table is rebuilt, in one
+    transaction with the version's record, even on the app's Flask-SQLAlchemy engine."""
+    import sqlite3
+
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy import event as sqlalchemy_event
+
+    from flask_dm_email import queue_email
+
+    app = Flask(__name__)
+    app.config.update(DM_ENVIRONMENT="test", DM_EMAIL_BACKEND="memory", DM_NOTIFY_TEMPLATES={"welcome": template_id},
+                      SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'app.sqlite3'}", DM_EMAIL_OUTBOX_URL="sqlalchemy")
+    db = SQLAlchemy(app)
+    DMEmail(app)
+    with app.app_context():
+        DMEmail.outbox.create_tables()
+        as_version_2(app)
+        keyed = queue_email("someone@gov.uk", "welcome", {"name": "A"}, dedupe_key="k1")
+        queue_email("other@gov.uk", "welcome", {"name": "B"})
+
+        def locked(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().startswith("INSERT INTO dm_email_outbox"):  # the copy
+                raise sqlite3.OperationalError("database is locked")
+
+        sqlalchemy_event.listen(db.engine, "before_cursor_execute", locked)
+        with pytest.raises(Exception, match="database is locked"):
+            DMEmail.outbox.create_tables()
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", locked)
+        assert "dm_email_outbox_before_v3" not in set(inspect(db.engine).get_table_names())
+        assert ("dedupe_key",) in unique_column_sets(app)  # as it was
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM dm_email_outbox")).scalar_one() == 2
+            assert conn.execute(select(meta.c.value).where(meta.c.name == VERSION_NAME)).scalar() == "2"
+
+        DMEmail.outbox.create_tables()  # run again: done
+        assert ("dedupe_key",) not in unique_column_sets(app)
+        assert indexes(app) >= PER_SERVICE_INDEXES | STATUS_PAGE_INDEXES
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM dm_email_outbox")).scalar_one() == 2
+            assert conn.execute(select(meta.c.value).where(meta.c.name == VERSION_NAME)).scalar() == str(
+                SCHEMA_VERSION)
+        assert queue_email("someone@gov.uk", "welcome", {"name": "A"}, dedupe_key="k1").id == keyed.id
