@@ -10,6 +10,7 @@ Every path that POSTs an email goes through :meth:`Pacer.before_post` and
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,14 +116,15 @@ class Pacer:
                     )
         return self._limiter
 
-    def before_post(self, to: str, max_wait: float, *, horizon: float | None = None) -> Ticket:
+    def before_post(self, to: str, max_wait: float, *, horizon: float | None = None,
+                    cancel: threading.Event | None = None) -> Ticket:
         """Count the email against the daily limit, then take (and wait for) a slot
         (booked at most ``horizon`` ahead when given: see
         :meth:`~flask_dm_email.pacing.Limiter.acquire`).
 
         :raises DailyLimitReached: over the daily limit (nothing taken).
-        :raises ~flask_dm_email.pacing.LimiterWaitTooLong: no slot within ``max_wait``
-            (nothing taken: the daily count is given back).
+        :raises ~flask_dm_email.pacing.LimiterWaitTooLong: no slot within ``max_wait``,
+            or ``cancel`` was set while waiting (nothing taken: the daily count is given back).
         """
         if time.time() < self._refused_until:
             raise DailyLimitReached(None)
@@ -133,7 +135,7 @@ class Pacer:
                 if not limiter.take_daily():
                     raise DailyLimitReached(self.settings.daily_limit)
                 counted = True
-            limiter.acquire(max_wait, horizon=horizon)
+            limiter.acquire(max_wait, horizon=horizon, cancel=cancel)
             if counted:
                 self._check_quota()
         except (DailyLimitReached, LimiterWaitTooLong):

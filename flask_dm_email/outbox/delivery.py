@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from ..backends import EmailBackend, OutgoingEmail
 from ..config import Settings
 from ..errors import EmailError, EmailUnavailableError
 from ..pacer import DailyLimitReached, Ticket
-from ..pacing import LimiterWaitTooLong
+from ..pacing import LimiterWaitCancelled, LimiterWaitTooLong
 from ..sending import make_result, report_sent
 from ..signals import email_failed
 from ..state import DMEmailState
@@ -117,6 +118,8 @@ class Delivery:
     store: Store
     #: ``time.monotonic()`` just before the claim that gave this worker its rows, or None.
     claimed_at: float | None = None
+    #: The worker's stop: set, a wait for a slot in the rate budget ends at once.
+    stopping: threading.Event | None = None
 
     @property
     def settings(self) -> Settings:
@@ -147,9 +150,12 @@ class Delivery:
         ticket: Ticket | None = None
         if pacer is not None:
             try:
-                ticket = pacer.before_post(email.to, PACE_MAX_WAIT, horizon=PACE_HORIZON)
+                ticket = pacer.before_post(email.to, PACE_MAX_WAIT, horizon=PACE_HORIZON, cancel=self.stopping)
             except DailyLimitReached:
                 return self._hold_for_the_day(row, token, kind="daily-limit-reached")
+            except LimiterWaitCancelled:  # the worker is stopping: back for another, unsent
+                self._finish(row, token, self._back_to_queue(row), kind="given-back", delay=0.0)
+                return None
             except LimiterWaitTooLong as error:
                 self._finish(row, token, self._back_to_queue(row), kind="paced", delay=error.wait)
                 return None

@@ -52,7 +52,8 @@ class Worker:
     def _claim(self, limit: int) -> tuple[list[RowMapping], Delivery]:
         """Due rows, and the delivery that knows when they were claimed."""
         store = self.runtime.store
-        delivery = Delivery(self.app, get_state(self.app), store, claimed_at=time.monotonic())
+        delivery = Delivery(self.app, get_state(self.app), store, claimed_at=time.monotonic(),
+                            stopping=self.stopping)
         if self.stopping.is_set() or limit <= 0 or store.paused():
             return [], delivery
         return store.claim(limit, self.runtime.settings.lease_seconds), delivery

@@ -13,7 +13,7 @@ decisions as pure functions; the stores only make them atomic, with their own cl
 
 from __future__ import annotations
 
-from .errors import LimiterWaitTooLong
+from .errors import LimiterWaitCancelled, LimiterWaitTooLong
 from .factory import open_store
 from .gcra import PACE, paced_rate, parse_rate
 from .limiter import Limiter, LimiterSnapshot, limiter_key
@@ -26,6 +26,7 @@ __all__ = [
     "LimitStore",
     "Limiter",
     "LimiterSnapshot",
+    "LimiterWaitCancelled",
     "LimiterWaitTooLong",
     "MemoryStore",
     "limiter_key",

@@ -21,3 +21,17 @@ class LimiterWaitTooLong(Exception):
             f"{max_wait:.2f} s this send may wait. Queue the email (queue_email: the worker waits its "
             "turn), or send it again later."
         )
+
+
+class LimiterWaitCancelled(LimiterWaitTooLong):
+    """The sender stopped waiting for its slot (a worker stopping: SIGTERM). A slot it had
+    already booked goes unused, which only slows the others a little; nothing is sent.
+
+    :param key: the limiter key.
+    """
+
+    def __init__(self, key: str) -> None:
+        Exception.__init__(self, f"Stopped waiting for a slot in the Notify rate budget {key}.")
+        self.key = key
+        self.wait = 0.0
+        self.max_wait = 0.0

@@ -4,12 +4,13 @@ store shared with every other sender of that service."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 
 from .. import forksafe
 from ..api_keys import service_id
-from .errors import LimiterWaitTooLong
+from .errors import LimiterWaitCancelled, LimiterWaitTooLong
 from .gcra import paced_rate, parse_rate
 from .store import LimitSnapshot, LimitStore
 
@@ -77,7 +78,8 @@ class Limiter:
         # One thread of this process books ahead at a time (acquire's ``horizon``).
         self._booking = forksafe.Lock()
 
-    def acquire(self, max_wait: float, *, horizon: float | None = None) -> float:
+    def acquire(self, max_wait: float, *, horizon: float | None = None,
+                cancel: threading.Event | None = None) -> float:
         """Take the next slot and wait for it; return the seconds waited.
 
         :param max_wait: the longest this sender will wait for its slot.
@@ -86,6 +88,9 @@ class Limiter:
             close, one thread of this limiter at a time. Many such senders then never
             hold the coming seconds of the budget, and a synchronous send, which waits
             at most a couple of seconds, still finds a slot. None books at once.
+        :param cancel: when set while this sender waits, it stops waiting at once
+            (:class:`~flask_dm_email.pacing.LimiterWaitCancelled`): a worker stopping on
+            SIGTERM must not sit out the rest of a long wait.
         :raises ~flask_dm_email.pacing.LimiterWaitTooLong: if the slot is more than
             ``max_wait`` seconds away (then no slot is taken and nothing waits).
         """
@@ -95,12 +100,19 @@ class Limiter:
         if horizon is None or horizon >= max_wait:
             wait = self.store.reserve(self.key, self.rate, self.burst, max_wait)
         else:
-            waited, wait = self._book_within(max_wait, horizon)
+            waited, wait = self._book_within(max_wait, horizon, cancel)
         if wait > 0:
-            self._sleep(wait)
+            self._pause(wait, cancel)
         return waited + wait
 
-    def _book_within(self, max_wait: float, horizon: float) -> tuple[float, float]:
+    def _pause(self, seconds: float, cancel: threading.Event | None) -> None:
+        if cancel is None:
+            self._sleep(seconds)
+        elif cancel.wait(seconds):
+            raise LimiterWaitCancelled(self.key)
+
+    def _book_within(self, max_wait: float, horizon: float,
+                     cancel: threading.Event | None = None) -> tuple[float, float]:
         """Wait until the next slot is at most ``horizon`` away, then take it: the seconds
         waited so far, and those still to wait for the slot."""
         started = time.monotonic()
@@ -108,6 +120,8 @@ class Limiter:
             raise LimiterWaitTooLong(self.key, max_wait, max_wait)
         waited = time.monotonic() - started  # for the thread booking before this one
         try:
+            if cancel is not None and cancel.is_set():
+                raise LimiterWaitCancelled(self.key)
             while True:
                 room = max_wait - waited
                 if room < 0:
@@ -119,7 +133,7 @@ class Limiter:
                         raise LimiterWaitTooLong(self.key, waited + error.wait, max_wait) from None
                     # Then the slot is within the horizon, unless others booked meanwhile.
                     step = error.wait - horizon + _BOOKING_MARGIN
-                    self._sleep(step)
+                    self._pause(step, cancel)
                     waited += step
         finally:
             self._booking.release()

@@ -169,3 +169,32 @@ def test_the_log_and_memory_backends_are_not_paced(make_app: Callable[..., Flask
         for number in range(5):
             send_email(f"person-{number}@example.gov.uk", "welcome", {"name": "A"})
     assert get_state(app).pacer is None
+
+
+def test_a_stopping_worker_stops_waiting_for_its_turn_in_the_budget(
+    paced_app: Callable[..., Flask], sim: Any
+) -> None:
+    """SIGTERM while the worker's threads wait for slots ~10 s apart: the worker stops at
+    once (a platform kills it after a few seconds' grace), the rows go back unsent, no
+    attempt spent, for the next worker."""
+    import time
+
+    from flask_dm_email.outbox.worker import Worker
+
+    app = paced_app(DM_NOTIFY_RATE_LIMIT="6/60", DM_NOTIFY_RATE_BURST=0)  # a new budget starts two slots in
+    with app.app_context():
+        ids = [queue_email(f"person-{n}@example.gov.uk", "welcome", {"name": "A"}).id for n in range(6)]
+    worker = Worker(app, threads=3, poll=0.1, listen=False)
+    running = threading.Thread(target=worker.run, daemon=True)
+    running.start()
+    time.sleep(1.5)  # every thread is waiting for its turn
+    started = time.monotonic()
+    worker.stop()
+    running.join(15)
+    assert not running.is_alive()
+    worker.close()
+    assert time.monotonic() - started < 3, "the stop waited for the budget"
+    with app.app_context():
+        rows = [DMEmail.outbox.get(row_id) for row_id in ids]
+    assert {(row.status, row.attempts) for row in rows} == {(states.QUEUED, 0)}  # type: ignore[union-attr]
+    assert sim.messages() == []
