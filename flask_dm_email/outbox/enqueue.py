@@ -156,25 +156,26 @@ def queue_email(
             )
         row, created = store.insert(values, delay=delay, abandon_after=runtime.settings.abandon_after,
                                     conn=session.connection())
-        # Wake a waiting worker (and tell the listeners) when the caller commits, not before:
-        # it would find nothing. A rollback first means the row never existed.
+        queued = QueuedEmail.from_row(row)
+        # Say it is queued (email_queued), and wake a waiting worker and the listeners, when
+        # the caller commits, not before: a rollback first means the row never existed.
         real_session = session() if isinstance(session, scoped_session) else session
-        woken_for = row["id"] if created else None
         outcome: list[str] = []
 
         def committed(_session: Any) -> None:
             if not outcome:
                 outcome.append("committed")
-                runtime.wake(woken_for)
+                if created:
+                    email_queued.send(app, email=queued)
+                runtime.wake(queued.id if created else None)
 
         event.listen(real_session, "after_commit", committed, once=True)
         event.listen(real_session, "after_rollback", lambda _session: outcome.append("rolled back"), once=True)
     else:
         row, created = store.insert(values, delay=delay, abandon_after=runtime.settings.abandon_after)
-    queued = QueuedEmail.from_row(row)
-    if created:
-        email_queued.send(app, email=queued)
-        if session is None:
+        queued = QueuedEmail.from_row(row)
+        if created:
+            email_queued.send(app, email=queued)
             runtime.wake(queued.id)
     check_stalled(app, store)
     return queued

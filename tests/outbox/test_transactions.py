@@ -12,6 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_dm_email import DMEmail, EmailConfigError, queue_email
+from flask_dm_email.signals import email_queued
 
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 
@@ -85,3 +86,16 @@ def test_the_worker_is_woken_when_the_request_commits(app: tuple[Flask, Any]) ->
     assert not runtime.queued.is_set()  # nothing to see before the commit
     db.session.commit()
     assert runtime.queued.is_set()
+
+
+def test_email_queued_is_sent_when_the_request_commits_and_never_for_a_rollback(app: tuple[Flask, Any]) -> None:
+    flask_app, db = app
+    heard: list[str] = []
+    with email_queued.connected_to(lambda _app, email: heard.append(email.id), flask_app):
+        queue_email("ada@gov.uk", "welcome", {"name": "Ada"}, session=db.session)
+        db.session.rollback()
+        assert heard == []  # that email never existed
+        queued = queue_email("bo@gov.uk", "welcome", {"name": "Bo"}, session=db.session)
+        assert heard == []  # nor does this one, yet
+        db.session.commit()
+    assert heard == [queued.id]
