@@ -149,6 +149,7 @@ class Delivery:
         pacer = self.state.pacer
         ticket: Ticket | None = None
         if pacer is not None:
+            asked = time.monotonic()
             try:
                 ticket = pacer.before_post(email.to, PACE_MAX_WAIT, horizon=PACE_HORIZON, cancel=self.stopping)
             except DailyLimitReached:
@@ -157,7 +158,9 @@ class Delivery:
                 self._finish(row, token, self._back_to_queue(row), kind="given-back", delay=0.0)
                 return None
             except LimiterWaitTooLong as error:
-                self._finish(row, token, self._back_to_queue(row), kind="paced", delay=error.wait)
+                # Its wait is counted from the request for a slot, part of it already waited.
+                due_in = error.wait - (time.monotonic() - asked)
+                self._finish(row, token, self._back_to_queue(row), kind="paced", delay=due_in)
                 return None
             except EmailUnavailableError:  # the daily count's store is down: no attempt spent
                 self._finish(row, token, self._back_to_queue(row), kind="budget-unreachable", delay=30.0)
