@@ -1,7 +1,8 @@
 """The status page's actions, each a POST form with a CSRF token: retry or cancel one
-email, pause or resume the whole outbox. Each goes through ``dm_email.outbox`` exactly as
-code would, so the same rules (and the same signals and events) apply. A refusal comes
-back as the page with a GOV.UK error summary, never a 500."""
+email, pause or resume the whole outbox, release the emails held over the daily limit.
+Each goes through ``dm_email.outbox`` exactly as code would, so the same rules (and the
+same signals and events) apply. A refusal comes back as the page with a GOV.UK error
+summary, never a 500."""
 
 from __future__ import annotations
 
@@ -33,6 +34,13 @@ def register_actions(blueprint: Blueprint) -> None:
     def cancel(email_id: str) -> Any:
         return _on_email(email_id, "cancel", "cancelled")
 
+    @blueprint.post("/release-held")
+    def release_held() -> Any:
+        csrf.check()
+        store()
+        released = Outbox().release_held()
+        return redirect(url_for("dm_email_ops.index", done="released" if released else "none-held"), 303)
+
     @blueprint.post("/pause")
     def pause() -> Any:
         csrf.check()
@@ -54,8 +62,10 @@ def _on_email(email_id: str, action: str, done: str) -> Any:
     csrf.check()
     email_row(email_id)  # not this app's email: the page that says so
     try:
-        getattr(Outbox(), action)(email_id)
+        result = getattr(Outbox(), action)(email_id)
     except OutboxStateError as error:
         return email_page(email_id, 409, action_error=str(error))
+    if getattr(result, "may_have_reached_notify", False):
+        done = "cancelled-maybe-sent"
     return redirect(url_for("dm_email_ops.email", email_id=email_id, done=done), 303)
 

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..outbox import states
+from ..outbox import MAY_HAVE_REACHED_NOTIFY, states
 from ..outbox.records import QueuedEmail
 from ..outbox.runtime import OutboxRuntime
 from ..outbox.store import Store
@@ -25,8 +25,12 @@ from .summary import age_text, recent_batches, summarise
 DONE = {
     "retried": "The email is queued again. A worker will send it shortly.",
     "cancelled": "The email is cancelled. Nothing more will be sent for it.",
+    "cancelled-maybe-sent": f"The email is cancelled. {MAY_HAVE_REACHED_NOTIFY}",
     "paused": "The outbox is paused: no worker claims an email until you resume it. Emails are still queued.",
-    "resumed": "The outbox is running again.",
+    "resumed": "The outbox is running again. Emails held over the daily limit are queued again.",
+    "released": "The held emails are queued again, due now. A worker that had Notify's daily-limit refusal "
+                "today holds them again until 00:00 UTC: restart the workers before releasing.",
+    "none-held": "No email is held.",
 }
 TAG_COLOURS = {
     states.DELIVERED: "green", states.PERMANENT_FAILURE: "red", states.TEMPORARY_FAILURE: "red",

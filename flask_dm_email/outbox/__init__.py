@@ -7,6 +7,8 @@ them; :class:`~flask_dm_email.outbox.worker.Worker` delivers them.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -20,15 +22,34 @@ from .bulk_csv import DEFAULT_EMAIL_COLUMN, BulkInputError, BulkRow, read_csv
 from .enqueue import link_key, notify_reference, queue_email
 from .erase import ErasureResult
 from .erase import erase as erase_address
+from .holds import release_held
 from .records import QueuedEmail, status_changed
 from .retention import PurgeResult
 from .runtime import OutboxRuntime
 from .tables import metadata
 
 __all__ = [
-    "BatchResult", "BatchStatus", "BulkInputError", "ErasureResult", "Outbox", "PurgeResult", "QueuedEmail",
-    "queue_email", "read_csv", "states",
+    "BatchResult", "BatchStatus", "BulkInputError", "CancelledEmail", "ErasureResult", "Outbox", "PurgeResult",
+    "QueuedEmail", "queue_email", "read_csv", "states",
 ]
+
+logger = logging.getLogger("flask_dm_email.outbox")
+
+#: What the CLI and the status page say after cancelling an email that may be with Notify.
+MAY_HAVE_REACHED_NOTIFY = (
+    "Its last attempt was unclear, so it may already have reached Notify. It will not be sent again; if Notify "
+    "has it, its receipt (or 'flask dm-email outbox sync-statuses') moves it to Notify's status. Do not queue it "
+    "again until then."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CancelledEmail(QueuedEmail):
+    """What :meth:`Outbox.cancel` returns: the cancelled email, and whether its last
+    attempt was unclear, so that Notify may have it after all (then its receipt moves the
+    row on to Notify's status)."""
+
+    may_have_reached_notify: bool = False
 
 
 def _runtime() -> OutboxRuntime:
@@ -146,13 +167,25 @@ class Outbox:
         """A row's timeline: its events, oldest first (no address in any)."""
         return [dict(e) for e in _runtime().store.events_of(email_id)]
 
-    def cancel(self, email_id: str) -> QueuedEmail:
-        """Cancel an email not yet with Notify.
+    def cancel(self, email_id: str) -> CancelledEmail:
+        """Cancel an email not yet known to be with Notify: no worker sends it again.
+
+        When its last attempt was unclear (a timeout, a lost answer: Notify may have it),
+        the result's ``may_have_reached_notify`` is True. Such an email is not sent again,
+        but if Notify did get it, its receipt (or ``outbox sync-statuses``, which looks it
+        up) moves the row on to Notify's status, with a ``reached-notify-after-cancel``
+        event: the row never says cancelled for an email that was delivered.
 
         :raises ~flask_dm_email.errors.OutboxStateError: when it is being sent (try again
             in a moment) or already final.
         """
-        return self._move(email_id, states.CANCELLED, "cancelled", only_from=states.CANCELLABLE)
+        email, row = self._move_row(email_id, states.CANCELLED, "cancelled", only_from=states.CANCELLABLE)
+        maybe = bool(row["maybe_sent"])
+        if maybe:
+            logger.warning("Outbox row %s cancelled, but its last attempt was unclear: it may already be with "
+                           "Notify (its receipt or a status sync will show it)", email_id)
+        fields = {f.name: getattr(email, f.name) for f in dataclasses.fields(QueuedEmail)}
+        return CancelledEmail(**fields, may_have_reached_notify=maybe)
 
     def retry(self, email_id: str) -> QueuedEmail:
         """Queue a failed email again, as a new generation with its own notify reference
@@ -181,6 +214,10 @@ class Outbox:
         return self._move(email_id, states.QUEUED, "operator-retry", only_from={states.FAILED}, values=values)
 
     def _move(self, email_id: str, new: str, kind: str, *, only_from: Any, values: Any = None) -> QueuedEmail:
+        return self._move_row(email_id, new, kind, only_from=only_from, values=values)[0]
+
+    def _move_row(self, email_id: str, new: str, kind: str, *, only_from: Any,
+                  values: Any = None) -> tuple[QueuedEmail, Mapping[Any, Any]]:
         from flask import current_app
 
         store = _runtime().store
@@ -195,16 +232,31 @@ class Outbox:
         email = QueuedEmail.from_row(row)
         status_changed(current_app._get_current_object(), email, old, moved)  # type: ignore[attr-defined]
         _runtime().wake(email_id if moved in states.CLAIMABLE else None)
-        return email
+        return email, row
 
     def pause(self, reason: str = "paused by an operator") -> None:
         """Stop every worker (in every process) claiming; queueing goes on."""
         _runtime().store.set_paused(True, reason)
 
-    def resume(self) -> None:
-        """Let workers claim again."""
-        _runtime().store.set_paused(False, "")
-        _runtime().wake()
+    def resume(self) -> int:
+        """Let workers claim again, and release the emails held over the daily limit
+        (they are due at once; see :meth:`release_held`). How many were released."""
+        runtime = _runtime()
+        runtime.store.set_paused(False, "")
+        released = release_held(runtime.store)
+        runtime.wake()
+        return released
+
+    def release_held(self) -> int:
+        """Queue every email held over the daily limit now instead of at 00:00 UTC (e.g.
+        once Notify has raised the service's limit); how many. Each gets a ``released``
+        event. A worker process that had Notify's own daily-limit refusal (429
+        ``TooManyRequestsError``) holds them again until 00:00 UTC: restart the workers
+        first (:doc:`outbox`, "Held emails")."""
+        runtime = _runtime()
+        released = release_held(runtime.store)
+        runtime.wake()
+        return released
 
     @property
     def paused(self) -> bool:

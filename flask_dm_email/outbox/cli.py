@@ -24,7 +24,7 @@ from ..cli_loading import fail_config, load_app
 from ..errors import EmailConfigError, EmailError
 from ..pacer import budget_lines
 from ..state import get_state
-from . import Outbox, QueuedEmail, states
+from . import MAY_HAVE_REACHED_NOTIFY, Outbox, QueuedEmail, states
 
 outbox_cli = AppGroup("outbox", help="The durable outbox: status, rows, retries, housekeeping.")
 _outbox = Outbox()
@@ -157,6 +157,8 @@ def _action(name: str, do: Callable[[str], QueuedEmail]) -> Callable[[str], None
         with _app_context():
             email = do(email_id)
         click.echo(f"{email.id}: {email.status}")
+        if getattr(email, "may_have_reached_notify", False):
+            click.echo(MAY_HAVE_REACHED_NOTIFY)
 
     command.__doc__ = f"{name.capitalize()} one email."
     return command
@@ -180,10 +182,24 @@ def pause_command() -> None:
 
 @outbox_cli.command("resume", with_appcontext=False)
 def resume_command() -> None:
-    """Let workers claim again."""
+    """Let workers claim again (emails held over the daily limit are released too)."""
     with _app_context():
-        _outbox.resume()
-    click.echo("Resumed.")
+        released = _outbox.resume()
+    click.echo("Resumed." + (f" {_released_text(released)}" if released else ""))
+
+
+@outbox_cli.command("release-held", with_appcontext=False)
+def release_held_command() -> None:
+    """Queue the emails held over the daily limit now, not at 00:00 UTC."""
+    with _app_context():
+        released = _outbox.release_held()
+    click.echo(_released_text(released) if released else "No email is held.")
+
+
+def _released_text(count: int) -> str:
+    return (f"Released {count} held email(s): they are due now. A worker that had Notify's daily-limit refusal "
+            "today holds them again until 00:00 UTC: restart the workers (and raise DM_NOTIFY_DAILY_LIMIT if "
+            "it was ours) before releasing.")
 
 
 @outbox_cli.command("sync-statuses", with_appcontext=False)

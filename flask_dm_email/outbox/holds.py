@@ -2,7 +2,8 @@
 next 00:00 UTC waits until then, when Notify's daily count (and ours) starts again.
 
 One statement holds them all, so a worker does not claim, count and refuse the rest of
-the day's queue one row at a time; the claim releases them when their time comes.
+the day's queue one row at a time; the claim releases them when their time comes, and
+an operator's resume or ``outbox release-held`` releases them at once.
 """
 
 from __future__ import annotations
@@ -40,3 +41,24 @@ def hold_until_midnight(store: Store) -> tuple[int, float, float]:
         ).scalars().all()
         store.add_events(conn, held, "daily-limit-held", status=states.HELD)
     return len(held), midnight, midnight - now
+
+
+def release_held(store: Store) -> int:
+    """Queue every held row of the store's Notify service now (on resume, or when an
+    operator releases them after Notify raised the limit); each gets a ``released``
+    event, as when its time comes. How many were released.
+
+    A released row is due at once. The daily count is not touched: a process whose own
+    ``DM_NOTIFY_DAILY_LIMIT`` is used up, or which had Notify's 429
+    ``TooManyRequestsError`` today, holds them again until 00:00 UTC.
+    """
+    with store.db.begin() as conn:
+        now = store.db.now()
+        released = conn.execute(
+            update(outbox)
+            .where(C.service_id == store.service_id, C.status == states.HELD)
+            .values(status=states.QUEUED, next_attempt_at=now, updated_at=now)
+            .returning(C.id)
+        ).scalars().all()
+        store.add_events(conn, released, "released", status=states.QUEUED)
+    return len(released)

@@ -48,9 +48,19 @@ def apply_notify_status(
     values: dict[str, Any] = {"personalisation": None}
     if notify_id:
         values["notify_id"] = notify_id
-    old, moved = store.move(row["id"], new, kind=kind, values=values)
+    only_from = None
+    if not row["maybe_sent"]:
+        # Cancelled with nothing unclear: it never reached Notify, so nothing moves it.
+        only_from = states.sources_of(new) - {states.CANCELLED}
+    old, moved = store.move(row["id"], new, kind=kind, values=values, only_from=only_from)
     if moved is None or old is None:
         return None
+    if old == states.CANCELLED:
+        # Cancelled while its last attempt was unclear, and Notify had it after all: the
+        # row tells the truth (nothing more is sent for it either way).
+        store.note(row["id"], "reached-notify-after-cancel", status=moved)
+        logger.warning("Outbox row %s was cancelled, but its unclear attempt had reached Notify: it is %s now",
+                       row["id"], moved)
     status_changed(app, QueuedEmail.from_row({**row, "status": moved, **values}), old, moved)
     if moved == states.PERMANENT_FAILURE:
         check_permanent_failures(app, store)

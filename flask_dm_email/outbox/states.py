@@ -41,7 +41,8 @@ STATUSES: tuple[str, ...] = (
     CANCELLED,
 )
 NOTIFY_OUTCOMES = frozenset({DELIVERED, PERMANENT_FAILURE, TEMPORARY_FAILURE, TECHNICAL_FAILURE})
-#: Statuses a row never leaves on its own (an operator may retry a failed send).
+#: Statuses a row never leaves on its own (an operator may retry a failed send; a row
+#: cancelled while its last attempt was unclear moves to Notify's status if Notify had it).
 FINAL = NOTIFY_OUTCOMES | {FAILED, CANCELLED}
 #: Statuses a worker may claim when they are due.
 CLAIMABLE = frozenset({QUEUED, RETRYING})
@@ -63,12 +64,19 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     NOTIFY_SENDING: NOTIFY_OUTCOMES,
     # An operator's retry starts a new generation (a new notify_reference).
     FAILED: frozenset({QUEUED}),
-    CANCELLED: frozenset(),
+    # Cancelled while its last attempt was unclear (``maybe_sent``): Notify may have it
+    # after all, and its receipt (or a lookup) tells the truth. Only such a row moves on
+    # (:data:`CANCELLED_MAY_MOVE`); cancelling stops every further send either way.
+    CANCELLED: _RECEIPT_TARGETS,
     DELIVERED: frozenset(),
     PERMANENT_FAILURE: frozenset(),
     TEMPORARY_FAILURE: frozenset(),
     TECHNICAL_FAILURE: frozenset(),
 }
+
+#: What a cancelled row may still move to, and only when it was cancelled while
+#: ``maybe_sent`` (the receipts and the status sync check that flag).
+CANCELLED_MAY_MOVE = _RECEIPT_TARGETS
 
 #: Notify's own status names (receipts and lookups) -> ours. Notify's ``pending`` and
 #: ``sent`` (international) count as sending.
