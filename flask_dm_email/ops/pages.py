@@ -129,7 +129,8 @@ def email_page(email_id: str, status: int = 200, action_error: str | None = None
     email = QueuedEmail.from_row(row)
     timeline = outbox.events_of(email.id)
     errors = {"action": action_error} if action_error else {}
-    return render("email.html", status, email=email, timeline=timeline, final_at=row["final_at"], errors=errors)
+    return render("email.html", status, email=email, timeline=timeline, final_at=row["final_at"], errors=errors,
+                  maybe_sent=bool(row["maybe_sent"]))
 
 
 def register_pages(blueprint: Blueprint) -> None:

@@ -132,3 +132,4 @@ def test_cancelling_an_email_that_may_have_reached_notify_says_so(page_app: Call
         assert cancelled.status_code == 303
         shown = browser.get(f"{url}{cancelled.headers['Location']}", timeout=10).text
     assert "The email is cancelled." in shown and "may already have reached Notify" in shown
+    assert 'id="may-have-reached-notify"' in shown
