@@ -88,6 +88,9 @@ class Pacer:
         # After Notify's own 429 TooManyRequestsError, this process sends nothing more
         # until 00:00 UTC (epoch seconds): every further request would be refused too.
         self._refused_until = 0.0
+        #: When that refusal came (epoch seconds), or None: an operator's release of the
+        #: held emails after it (:meth:`forget_refusal`) lets this process send again.
+        self.refused_at: float | None = None
         #: Called as ``on_alert(kind, message, details)`` when 90 % of the daily limit is
         #: used (checked at most once a minute); ``init_app`` routes it to the alerts.
         self.on_alert: Callable[[str, str, dict[str, Any]], object] | None = None
@@ -115,6 +118,17 @@ class Pacer:
                         self.settings.daily_limit,
                     )
         return self._limiter
+
+    @property
+    def refused(self) -> bool:
+        """Whether Notify's daily-limit refusal today stops this process from sending."""
+        return time.time() < self._refused_until
+
+    def forget_refusal(self) -> None:
+        """Send again before 00:00 UTC: an operator released the held emails after
+        Notify's daily-limit refusal (Notify raised the service's limit, say)."""
+        self._refused_until = 0.0
+        self.refused_at = None
 
     def before_post(self, to: str, max_wait: float, *, horizon: float | None = None,
                     cancel: threading.Event | None = None) -> Ticket:
@@ -179,7 +193,8 @@ class Pacer:
 
     def _settle(self, ticket: Ticket, attempt: Attempt) -> None:
         if attempt.outcome is Outcome.DAILY_LIMITED:
-            self._refused_until = (time.time() // 86_400 + 1) * 86_400
+            self.refused_at = time.time()
+            self._refused_until = (self.refused_at // 86_400 + 1) * 86_400
         if attempt.outcome is Outcome.RATE_LIMITED:
             logger.warning(
                 "Notify answered 429 RateLimitError although the shared budget %s allowed the request: "

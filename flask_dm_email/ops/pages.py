@@ -28,8 +28,8 @@ DONE = {
     "cancelled-maybe-sent": f"The email is cancelled. {MAY_HAVE_REACHED_NOTIFY}",
     "paused": "The outbox is paused: no worker claims an email until you resume it. Emails are still queued.",
     "resumed": "The outbox is running again. Emails held over the daily limit are queued again.",
-    "released": "The held emails are queued again, due now. A worker that had Notify's daily-limit refusal "
-                "today holds them again until 00:00 UTC: restart the workers before releasing.",
+    "released": "The held emails are queued again, due now. If DM_NOTIFY_DAILY_LIMIT was the limit, they are "
+                "held again until 00:00 UTC: raise it first.",
     "none-held": "No email is held.",
 }
 TAG_COLOURS = {

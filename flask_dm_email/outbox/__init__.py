@@ -251,8 +251,8 @@ class Outbox:
         """Queue every email held over the daily limit now instead of at 00:00 UTC (e.g.
         once Notify has raised the service's limit); how many. Each gets a ``released``
         event. A worker process that had Notify's own daily-limit refusal (429
-        ``TooManyRequestsError``) holds them again until 00:00 UTC: restart the workers
-        first (:doc:`outbox`, "Held emails")."""
+        ``TooManyRequestsError``) today sends again (the release is recorded); our own
+        ``DM_NOTIFY_DAILY_LIMIT``, used up, holds them again (:doc:`outbox`, "Held emails")."""
         runtime = _runtime()
         released = release_held(runtime.store)
         runtime.wake()

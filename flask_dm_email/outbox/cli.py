@@ -197,9 +197,9 @@ def release_held_command() -> None:
 
 
 def _released_text(count: int) -> str:
-    return (f"Released {count} held email(s): they are due now. A worker that had Notify's daily-limit refusal "
-            "today holds them again until 00:00 UTC: restart the workers (and raise DM_NOTIFY_DAILY_LIMIT if "
-            "it was ours) before releasing.")
+    return (f"Released {count} held email(s): they are due now, and workers that had Notify's daily-limit "
+            "refusal today send again. If the limit was DM_NOTIFY_DAILY_LIMIT's, they are held again until "
+            "00:00 UTC: raise it first.")
 
 
 @outbox_cli.command("sync-statuses", with_appcontext=False)

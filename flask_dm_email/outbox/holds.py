@@ -12,10 +12,25 @@ from sqlalchemy import select, update
 
 from . import states
 from .store import Store
-from .tables import outbox
+from .tables import meta, outbox
 
 C = outbox.c
 DAY = 86_400.0
+
+
+#: ``dm_email_meta``: when held emails were last released, per service (epoch seconds).
+_RELEASED = "released"
+
+
+def released_at(store: Store) -> float | None:
+    """When an operator last released the service's held emails (epoch seconds, by the
+    database's clock), or None."""
+    with store.db.connect() as conn:
+        value = conn.execute(select(meta.c.value).where(meta.c.name == f"{_RELEASED}:{store.service_id}")).scalar()
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def next_midnight(now: float) -> float:
@@ -49,10 +64,13 @@ def release_held(store: Store) -> int:
     event, as when its time comes. How many were released.
 
     A released row is due at once. The daily count is not touched: a process whose own
-    ``DM_NOTIFY_DAILY_LIMIT`` is used up, or which had Notify's 429
-    ``TooManyRequestsError`` today, holds them again until 00:00 UTC.
+    ``DM_NOTIFY_DAILY_LIMIT`` is used up holds them again until 00:00 UTC. A process
+    that had Notify's 429 ``TooManyRequestsError`` today sends again: the release is
+    recorded (:func:`released_at`), and its workers look for it before holding a row.
     """
     with store.db.begin() as conn:
+        now_value = float(conn.execute(select(store.db.now())).scalar_one())
+        store.upsert_meta(conn, f"{_RELEASED}:{store.service_id}", repr(now_value))
         now = store.db.now()
         released = conn.execute(
             update(outbox)

@@ -110,7 +110,7 @@ def test_release_held_from_the_status_page(page_app: Callable[..., Flask]) -> No
         assert released.status_code == 303
         page = browser.get(f"{url}{released.headers['Location']}", timeout=10).text
         refused = browser.post(f"{url}/_dm_email/release-held", data={}, timeout=10, allow_redirects=False)
-    assert "The held emails are queued again" in page and "restart the workers" in page
+    assert "The held emails are queued again" in page and "raise it first" in page
     assert 'id="held-banner"' not in page
     assert refused.status_code == 400  # no CSRF token
     with app.app_context():

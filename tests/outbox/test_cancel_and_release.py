@@ -172,6 +172,6 @@ def test_the_release_held_command(env: dict[str, str]) -> None:
     app.extensions["dm_email"].outbox.database.engine.dispose()
     out = flask(env, "outbox", "release-held")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("Released 2 held email(s)") and "restart the workers" in out.stdout, out.stdout
+    assert out.stdout.startswith("Released 2 held email(s)") and "send again" in out.stdout, out.stdout
     resumed = flask(env, "outbox", "status", "--json").stdout
     assert '"queued": 2' in resumed, (resumed, ids)

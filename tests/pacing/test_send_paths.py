@@ -146,6 +146,16 @@ def test_notifys_own_daily_limit_holds_every_due_email_until_midnight(sim: Any, 
     assert [a["kind"] for a in alerts] == ["daily-limit"] and alerts[0]["error_class"] == "TooManyRequestsError"
     assert alerts[0]["until"].endswith("T00:00:00+00:00")
 
+    # Notify raises the service's limit; the operator releases the held emails. This
+    # process, which Notify had refused for the rest of the day, sends them: no restart.
+    sim.state.service(service["id"]).email_message_limit = 10
+    with app.app_context():
+        assert dm_email.outbox.release_held() == 4
+        dm_email.outbox.drain(timeout=20, threads=1)
+        counts = dm_email.outbox.counts()
+    assert len(sim.messages(service_id=service["id"])) == 6
+    assert not counts.get(states.HELD) and not counts.get(states.QUEUED)
+
 
 def test_an_unreachable_budget_sends_unpaced_but_never_past_a_daily_limit(
     paced_app: Callable[..., Flask], sim: Any, caplog: pytest.LogCaptureFixture
