@@ -137,9 +137,10 @@ class Outbox:
         """The newest batches first, each as :meth:`batch` gives it."""
         return bulk.recent_batches(_runtime(), limit)
 
-    def cancel_batch(self, name: str) -> int:
+    def cancel_batch(self, name: str) -> bulk.CancelledBatch:
         """Cancel a batch: its emails not yet with Notify, and any a send still running
-        would add (emails in flight finish); how many were cancelled."""
+        would add (emails in flight finish); how many were cancelled (an ``int``, whose
+        ``may_have_reached_notify`` counts those Notify may have after all)."""
         from flask import current_app
 
         return bulk.cancel_batch(current_app._get_current_object(), _runtime(), name)  # type: ignore[attr-defined]

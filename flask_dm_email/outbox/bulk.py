@@ -288,16 +288,33 @@ def _changed(app: Any, store: BatchStore, ids: list[str], old: str, new: str) ->
             email_status_changed.send(app, email=QueuedEmail.from_row(row), old=old, new=new)
 
 
-def cancel_batch(app: Any, runtime: OutboxRuntime, name: str) -> int:
+class CancelledBatch(int):
+    """What a batch's cancel did. It *is* the number of emails cancelled (what
+    ``cancel_batch`` has always returned); :attr:`may_have_reached_notify` counts those
+    whose last attempt was unclear: Notify may have them after all, and their receipts
+    or the status sync move them to Notify's status."""
+
+    may_have_reached_notify: int
+
+    def __new__(cls, cancelled: int, may_have_reached_notify: int = 0) -> CancelledBatch:
+        result = super().__new__(cls, cancelled)
+        result.may_have_reached_notify = may_have_reached_notify
+        return result
+
+    def __getnewargs__(self) -> tuple[int, int]:  # type: ignore[override]
+        return int(self), self.may_have_reached_notify
+
+
+def cancel_batch(app: Any, runtime: OutboxRuntime, name: str) -> CancelledBatch:
     """Cancel every email of the batch not yet with Notify (and whatever a send still
     running would add); how many were cancelled.
 
     :raises ~flask_dm_email.errors.OutboxStateError: no such batch.
     """
     store = _existing(runtime, name)
-    ids = store.cancel(name)
+    ids, unclear = store.cancel(name)
     _changed(app, store, ids, "waiting", states.CANCELLED)
-    return len(ids)
+    return CancelledBatch(len(ids), unclear)
 
 
 def retry_failed(app: Any, state: DMEmailState, runtime: OutboxRuntime, name: str,

@@ -153,6 +153,9 @@ def cancel_command(name: str) -> None:
     with _app_context():
         count = _outbox.cancel_batch(name)
     click.echo(f"Cancelled {count} email(s) of batch {name}; nothing more is queued in it.")
+    if count.may_have_reached_notify:
+        click.echo(f"{count.may_have_reached_notify} of them had an unclear last attempt and may already have "
+                   "reached Notify: their receipts (or the status sync) will say.")
 
 
 @bulk_cli.command("retry-failed", with_appcontext=False)

@@ -289,23 +289,25 @@ class BatchStore:
             ).one()
         return 0.0 if not sent else int(sent) / max(float(span or 0.0), 1.0)
 
-    def cancel(self, name: str) -> list[str]:
+    def cancel(self, name: str) -> tuple[list[str], int]:
         """Cancel the batch: every row not yet with Notify, and any row a running send
-        would still add. Rows in flight finish. The ids cancelled."""
+        would still add. Rows in flight finish. The ids cancelled, and how many of them
+        had an unclear last attempt (Notify may have them after all)."""
         with self.db.begin() as conn:
             now = self.db.now()
             conn.execute(update(batch).where(self._where(name), B.cancelled_at.is_(None))
                          .values(cancelled_at=now, updated_at=now))
-            ids = list(conn.execute(
+            cancelled = conn.execute(
                 update(outbox)
                 .where(C.service_id == self.store.service_id, C.batch_id == name,
                        C.status.in_(states.CANCELLABLE))
                 .values(status=states.CANCELLED, final_at=now, updated_at=now, claim_token=None,
                         lease_expires_at=None)
-                .returning(C.id)
-            ).scalars())
+                .returning(C.id, C.maybe_sent)
+            ).all()
+            ids = [row.id for row in cancelled]
             self._add_events(conn, ids, "cancelled", states.CANCELLED)
-        return ids
+        return ids, sum(1 for row in cancelled if row.maybe_sent)
 
     def retry_failed(self, name: str, abandon_after: float,
                      personalisation: Sequence[Mapping[str, Any]] | None = None) -> list[str]:

@@ -175,3 +175,23 @@ def test_the_release_held_command(env: dict[str, str]) -> None:
     assert out.stdout.startswith("Released 2 held email(s)") and "send again" in out.stdout, out.stdout
     resumed = flask(env, "outbox", "status", "--json").stdout
     assert '"queued": 2' in resumed, (resumed, ids)
+
+
+def test_a_batch_cancel_counts_the_emails_that_may_have_reached_notify(
+    make_outbox_app: Callable[..., Flask],
+) -> None:
+    import pickle
+
+    app = make_outbox_app()
+    with app.app_context():
+        result = DMEmail.outbox.enqueue_many([{"email_address": f"p{n}@gov.uk", "name": "A"} for n in range(3)],
+                                             template="welcome", batch="news")
+        assert result.queued == 3
+        [unclear, *_] = [email.id for email in DMEmail.outbox.find(batch="news")]
+        with store(app).db.begin() as conn:  # as a worker leaves an unclear attempt (a timeout)
+            conn.execute(update(outbox).where(outbox.c.id == unclear).values(
+                status=states.RETRYING, maybe_sent=True, attempts=1))
+        cancelled = DMEmail.outbox.cancel_batch("news")
+    assert cancelled == 3 and cancelled.may_have_reached_notify == 1
+    again = pickle.loads(pickle.dumps(cancelled))  # noqa: S301 - our own object
+    assert (again, again.may_have_reached_notify) == (3, 1)
