@@ -66,7 +66,7 @@ def _is_of(notification: Mapping[str, Any], email: OutgoingEmail) -> bool:
     address = notification.get("email_address")
     return (
         isinstance(address, str) and address.strip().casefold() == email.to.strip().casefold()
-        and str(template_id) == email.template_id
+        and str(template_id).strip().lower() == email.template_id.strip().lower()  # a UUID in any case
     )
 
 

@@ -265,6 +265,23 @@ class TestRetries:
         assert bo.id != ada.id and not bo.already_sent
         assert sorted(m["to"] for m in stored(sim, "password-reset")) == ["ada@gov.uk", "bo@gov.uk"]
 
+    def test_a_template_id_configured_in_capitals_still_finds_its_lost_response(
+        self, notify_app: Callable[..., Flask], sim: Any, template_id: str
+    ) -> None:
+        # DM_NOTIFY_TEMPLATES takes a UUID in any case; Notify answers in lower case. The
+        # lookup must still know its own email, or it would post it a second time.
+        fake = FakeClock()
+        app = notify_app(DM_NOTIFY_RETRY_DEADLINE=120, DM_NOTIFY_TEMPLATES={"welcome": template_id.upper()})
+        state = get_state(app)
+        state.backend = NotifyBackend(
+            state.settings.notify_key or "", sim.url, state.settings.retry, sleep=fake.sleep, clock=fake.now
+        )
+        sim.set_faults(hang_next=1, hang_seconds=TIMEOUT + 1, hang_when="after_store")
+        with app.app_context():
+            result = send_email("a@gov.uk", "welcome", {"name": "A"})
+        [message] = stored(sim, result.reference)
+        assert message["id"] == result.id
+
     def test_persistent_5xx_gives_up_within_the_budget(self, notify_app: Callable[..., Flask], sim: Any) -> None:
         # Notify itself answered 500 each time and a lookup confirmed nothing was stored,
         # so the error can say so.

@@ -21,7 +21,11 @@ C = outbox.c
 _MINE = C.service_id == bindparam("service_id")
 _BY_ID = select(outbox).where(C.id == bindparam("row_id"), _MINE)
 _BY_NOTIFY_ID = select(outbox).where(C.notify_id == bindparam("notify_id"), _MINE)
-_BY_NOTIFY_REFERENCE = select(outbox).where(C.notify_reference == bindparam("reference"), _MINE)
+# By reference only a row whose notification Notify's id is not yet recorded (a receipt
+# that came before the worker recorded the send): a synchronous send's reference is the
+# caller's and may repeat, and a row with its own notify_id is another notification's.
+_BY_NOTIFY_REFERENCE = select(outbox).where(C.notify_reference == bindparam("reference"), C.notify_id.is_(None),
+                                            _MINE)
 
 
 class StoreReads:

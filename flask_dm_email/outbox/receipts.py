@@ -29,16 +29,17 @@ def _storable(text: str | None) -> str | None:
 
 
 def apply_notify_status(
-    app: Flask, store: Store, *, notify_id: str | None, reference: str | None, status: str, kind: str
+    app: Flask, store: Store, *, notify_id: str | None, reference: str | None, status: str, kind: str,
+    row_id: str | None = None,
 ) -> str | None:
-    """Move the row Notify's ``status`` is about (found by Notify's id, else by the
-    reference it was sent with). Returns the row's new status, or None when nothing
-    moved: unknown row, unknown status, or a repeated or out-of-order report (which is
-    recorded as an event)."""
+    """Move the row Notify's ``status`` is about (``row_id`` when the caller knows it,
+    else found by Notify's id, else by the reference it was sent with). Returns the
+    row's new status, or None when nothing moved: unknown row, unknown status, or a
+    repeated or out-of-order report (which is recorded as an event)."""
     # A hostile body may hold text no database can store (a lone surrogate): such a
     # reference can match no row, and must not turn the answer into a 500.
     notify_id, reference = _storable(notify_id), _storable(reference)
-    row = store.by_notify(notify_id, reference)
+    row = store.get(row_id) if row_id is not None else store.by_notify(notify_id, reference)
     if row is None:
         return None
     new = states.FROM_NOTIFY.get(status)

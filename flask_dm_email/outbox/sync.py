@@ -104,7 +104,7 @@ def _settle_cancelled(app: Flask, store: Store, *, older_than: float, limit: int
         if found is not None:
             new = apply_notify_status(app, store, notify_id=str(found.get("id")) if found.get("id") else None,
                                       reference=row["notify_reference"], status=str(found.get("status") or "created"),
-                                      kind="poll")
+                                      kind="poll", row_id=row["id"])
             if new is not None:
                 moved.append(new)
             continue

@@ -195,3 +195,34 @@ def test_a_batch_cancel_counts_the_emails_that_may_have_reached_notify(
     assert cancelled == 3 and cancelled.may_have_reached_notify == 1
     again = pickle.loads(pickle.dumps(cancelled))  # noqa: S301 - our own object
     assert (again, again.may_have_reached_notify) == (3, 1)
+
+
+def test_the_status_sync_moves_the_cancelled_row_not_another_with_its_reference(
+    make_outbox_app: Callable[..., Flask], sim: Any,
+) -> None:
+    """Synchronous sends keep the caller's reference, which may repeat: Ada's sent row and
+    Bo's cancelled unclear one share ``pw-reset``. The sync finds Bo's notification and
+    moves Bo's row; Ada's keeps its own notification."""
+    from flask_dm_email import send_email
+    from flask_dm_email.backends import OutgoingEmail
+    from flask_dm_email.state import get_state
+
+    app = make_outbox_app()
+    with app.app_context():
+        state = get_state(app)
+        ada = send_email("ada@gov.uk", "welcome", {"name": "Ada"}, reference="pw-reset")
+        [ada_row] = store(app).find(reference="pw-reset")
+        bo = queue_email("bo@gov.uk", "welcome", {"name": "Bo"})
+        bo_email = OutgoingEmail(to="bo@gov.uk", template_id=ada.template_id, reference="pw-reset", to_hash="x",
+                                 personalisation={"name": "Bo"})
+        bo_notification = state.backend.post(bo_email).response  # Notify has Bo's email; its answer was lost
+        with store(app).db.begin() as conn:  # ... and an operator cancelled the unclear row
+            conn.execute(update(outbox).where(outbox.c.id == bo.id).values(
+                notify_reference="pw-reset", reference="pw-reset", status=states.CANCELLED, maybe_sent=True,
+                settles_at=0.0, updated_at=0.0))
+        sync_statuses(app)
+        ada_after, bo_after = store(app).get(ada_row["id"]), store(app).get(bo.id)
+        ada_events = [event["type"] for event in store(app).events_of(ada_row["id"])]
+    assert bo_after["status"] != states.CANCELLED and bo_after["notify_id"] == bo_notification["id"]
+    assert ada_after["notify_id"] == ada.id  # (its status follows its own notification)
+    assert "reached-notify-after-cancel" not in ada_events
