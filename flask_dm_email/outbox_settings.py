@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from .config_keys import DM_EMAIL_LEASE_SECONDS, DM_EMAIL_OUTBOX_URL, DM_NOTIFY_IN_FLIGHT_SECONDS
 from .retry import IN_FLIGHT_BOUND, RetryPolicy
@@ -55,6 +55,8 @@ class OutboxSettings:
 #: Query parameters of a database or Redis URL that carry a secret (libpq accepts a
 #: password as ``?password=``).
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword", "pass", "token", "secret"})
+_SECRET_IN_QUERY = re.compile(
+    r"([?&](?:" + "|".join(sorted(_SECRET_PARAMETERS)) + r")=)[^&]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
@@ -63,21 +65,16 @@ def redact_url(url: str) -> str:
 
     The user info ends at the *last* ``@``: a generated password often holds ``/``, ``?``
     or ``#`` (which SQLAlchemy accepts there), and a parser that ends the host part at
-    them finds no password and shows it all. Reading too much as the user info only
-    hides more than needed."""
+    them finds no password and shows it all. A secret query parameter is hidden up to
+    the next ``&``, ``#`` included (SQLAlchemy reads no fragment). Reading too much as a
+    secret only hides more than needed."""
     scheme, separator, rest = url.partition("://")
     if not separator:
         return url  # not a URL ("outbox", "memory")
     userinfo, at, after = rest.rpartition("@")
     if at and ":" in userinfo:
         rest = f"{userinfo.split(':', 1)[0]}:<redacted>@{after}"
-    head, question, tail = rest.partition("?")
-    if question:
-        query, hash_, fragment = tail.partition("#")
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(name.lower() in _SECRET_PARAMETERS for name, _ in pairs):
-            redacted = [(name, "<redacted>" if name.lower() in _SECRET_PARAMETERS else value) for name, value in pairs]
-            rest = f"{head}?{urlencode(redacted, safe='<>/:')}{hash_}{fragment}"
+    rest = _SECRET_IN_QUERY.sub(r"\g<1><redacted>", rest)
     return f"{scheme}://{rest}"
 
 

@@ -42,6 +42,9 @@ def factory_for(**config: object) -> Callable[[], Flask]:
         # SQLAlchemy still connects with them).
         ("postgresql+psycopg://dm:s3cretPW/9k+z@db.internal:5432/app", "redis://:s3cretPW#tok@cache.internal:6379/0"),
         ("postgresql://dm:s3cretPW?x@db.internal/app", "postgresql://dm:s3cretPW@pw@db.internal/limits"),
+        # An @ in the query (Azure's user@server names), a # in a query password.
+        ("postgresql://db.internal:5432/app?user=svc@corp&password=s3cretPW",
+         "postgresql://dm@db.internal/limits?password=s3cretPW#more"),
     ],
 )
 def test_config_never_shows_a_database_password(outbox_url: str, limiter_url: str) -> None:

@@ -8,6 +8,7 @@ one is given, so a rolled-back request queues nothing and a committed one loses 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from ..signals import email_queued
 from ..state import current_app_object, get_state
 from .records import PRIORITIES, QueuedEmail
 from .watch import check_stalled
+
+logger = logging.getLogger("flask_dm_email.outbox")
 
 #: Room kept in Notify's 1,000-character reference for ``-{row id}-{generation}``.
 SUFFIX_ROOM = 50
@@ -165,9 +168,16 @@ def queue_email(
         def committed(_session: Any) -> None:
             if not outcome:
                 outcome.append("committed")
-                if created:
-                    email_queued.send(app, email=queued)
                 runtime.wake(queued.id if created else None)
+                if created:
+                    # Inside the caller's commit, which has already happened: a receiver's
+                    # error must not make the commit look failed (a retry would queue it
+                    # again). Receivers must not use that session: it is mid-commit.
+                    try:
+                        email_queued.send(app, email=queued)
+                    except Exception as error:
+                        logger.error("An email_queued receiver failed (%s) for outbox row %s; the email is "
+                                     "queued.", type(error).__name__, queued.id)
 
         event.listen(real_session, "after_commit", committed, once=True)
         event.listen(real_session, "after_rollback", lambda _session: outcome.append("rolled back"), once=True)

@@ -99,3 +99,23 @@ def test_email_queued_is_sent_when_the_request_commits_and_never_for_a_rollback(
         assert heard == []  # nor does this one, yet
         db.session.commit()
     assert heard == [queued.id]
+
+
+def test_a_failing_email_queued_receiver_never_makes_the_commit_look_failed(
+    app: tuple[Flask, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The signal comes inside the caller's commit, which has happened: an error raised to
+    the caller would have it retry, queueing the email twice."""
+    flask_app, db = app
+    runtime = flask_app.extensions["dm_email"].outbox
+    runtime.queued.clear()
+
+    def broken(_app: Flask, email: Any) -> None:
+        raise RuntimeError("a receiver's bug about " + email.id)
+
+    with email_queued.connected_to(broken, flask_app):
+        queued = queue_email("ada@gov.uk", "welcome", {"name": "Ada"}, session=db.session)
+        db.session.commit()  # does not raise
+    assert [e.id for e in DMEmail.outbox.find(reference=queued.reference)] == [queued.id]
+    assert runtime.queued.is_set()  # and the worker was woken
+    assert "email_queued receiver failed (RuntimeError)" in caplog.text
