@@ -158,8 +158,9 @@ class Delivery:
             asked = time.monotonic()
             try:
                 ticket = pacer.before_post(email.to, PACE_MAX_WAIT, horizon=PACE_HORIZON, cancel=self.stopping)
-            except DailyLimitReached:
-                return self._hold_for_the_day(row, token, kind="daily-limit-reached")
+            except DailyLimitReached as reached:
+                refused_at = pacer.refused_at if reached.limit is None else None
+                return self._hold_for_the_day(row, token, kind="daily-limit-reached", refused_at=refused_at)
             except LimiterWaitCancelled:  # the worker is stopping: back for another, unsent
                 self._finish(row, token, self._back_to_queue(row), kind="given-back", delay=0.0)
                 return None
@@ -200,10 +201,18 @@ class Delivery:
         return states.QUEUED if row["attempts"] == 0 else states.RETRYING
 
     def _hold_for_the_day(self, row: RowMapping, token: str, *, kind: str, http_status: int | None = None,
-                          error_class: str | None = None) -> str:
+                          error_class: str | None = None, refused_at: float | None = None) -> str:
         """Over the daily limit (ours, or Notify's 429 TooManyRequestsError): this row and
-        every row due before 00:00 UTC wait until then."""
-        count, midnight, until_midnight = hold_until_midnight(self.store)
+        every row due before 00:00 UTC wait until then. With ``refused_at`` (this process
+        remembers Notify's refusal since then), unless an operator released the held
+        emails since: then the row goes back, due now, and the process sends again."""
+        held = hold_until_midnight(self.store, unless_released_after=refused_at)
+        if held is None:
+            if self.state.pacer is not None:
+                self.state.pacer.forget_refusal()
+            self._finish(row, token, self._back_to_queue(row), kind="released", delay=0.0)
+            return self._back_to_queue(row)
+        count, midnight, until_midnight = held
         values = {"last_error_class": error_class, "last_status_code": http_status} if error_class else None
         self._finish(row, token, states.HELD, values, kind=kind, http_status=http_status, error_class=error_class,
                      delay=until_midnight)

@@ -39,13 +39,29 @@ def next_midnight(now: float) -> float:
     return (now // DAY + 1) * DAY
 
 
-def hold_until_midnight(store: Store) -> tuple[int, float, float]:
+def hold_until_midnight(store: Store, *, unless_released_after: float | None = None) -> tuple[int, float, float] | None:
     """Hold every waiting row of the store's Notify service that is due before the next
     00:00 UTC (by the database's clock) until then. Returns ``(rows held, the midnight
     in seconds since the epoch, seconds from the database's now until it)``. Rows in
     flight are not touched: each is held by its own worker when the daily limit refuses
-    it."""
+    it.
+
+    :param unless_released_after: hold nothing, and return None, when an operator has
+        released the held emails since then (epoch seconds: when Notify refused this
+        process). Read in the same transaction, under the release's own lock, so a
+        release committed a moment ago is never undone.
+    """
     with store.db.begin() as conn:
+        if unless_released_after is not None:
+            marker = select(meta.c.value).where(meta.c.name == f"{_RELEASED}:{store.service_id}")
+            if store.db.dialect == "postgresql":
+                marker = marker.with_for_update()
+            value = conn.execute(marker).scalar()
+            try:
+                if value is not None and float(value) > unless_released_after:
+                    return None
+            except ValueError:
+                pass
         now = float(conn.execute(select(store.db.now())).scalar_one())
         midnight = next_midnight(now)
         held = conn.execute(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import update
 
@@ -226,3 +227,38 @@ def test_the_status_sync_moves_the_cancelled_row_not_another_with_its_reference(
     assert bo_after["status"] != states.CANCELLED and bo_after["notify_id"] == bo_notification["id"]
     assert ada_after["notify_id"] == ada.id  # (its status follows its own notification)
     assert "reached-notify-after-cancel" not in ada_events
+
+
+def test_a_release_made_while_a_refused_worker_is_about_to_hold_is_not_undone(
+    make_outbox_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """This worker had Notify's daily-limit refusal earlier today. It looks for a release,
+    finds none, and the operator releases the held emails at that moment: its hold must
+    not put them back until 00:00 UTC."""
+    from flask_dm_email.outbox import delivery as delivery_module
+    from flask_dm_email.outbox.delivery import Delivery
+    from flask_dm_email.outbox.holds import next_midnight, release_held
+    from flask_dm_email.state import get_state
+
+    app = make_outbox_app()
+    with app.app_context():
+        state = get_state(app)
+        pacer = state.pacer
+        pacer.refused_at = time.time() - 60  # Notify's 429 TooManyRequestsError, a minute ago
+        pacer._refused_until = next_midnight(time.time())
+        ids = held(app, 3)
+        late = queue_email("late@gov.uk", "welcome", {"name": "L"})
+        [row] = store(app).claim(5, 60)
+        assert row["id"] == late.id
+        real_released_at = delivery_module.released_at
+
+        def then_the_operator_releases(s: Any) -> float | None:
+            seen = real_released_at(s)
+            release_held(s)  # Notify raised the limit; the operator releases, just now
+            return seen
+
+        monkeypatch.setattr(delivery_module, "released_at", then_the_operator_releases)
+        Delivery(app, state, store(app), claimed_at=time.monotonic()).deliver(row)
+        statuses = {store(app).get(row_id)["status"] for row_id in [*ids, late.id]}
+    assert states.HELD not in statuses
+    assert not pacer.refused  # and the worker sends again
