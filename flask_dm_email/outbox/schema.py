@@ -125,6 +125,12 @@ def _rebuild_sqlite_outbox_unique_across_services(conn: Connection) -> None:
     creates its indexes."""
     if not _unique_across_services(conn)[0]:
         return
+    # The app's own indexes and triggers on the table (not ours: the caller makes those)
+    # go with the old table: made again on the new one, as they were.
+    ours = {index.name for index in outbox.indexes}
+    theirs = [sql for sql, name in conn.execute(
+        text("SELECT sql, name FROM sqlite_master WHERE tbl_name = :table AND type IN ('index', 'trigger') "
+             "AND sql IS NOT NULL ORDER BY type"), {"table": outbox.name}).all() if name not in ours]
     old = f"{outbox.name}_before_v3"
     for found in conn.exec_driver_sql(f'PRAGMA index_list("{outbox.name}")').mappings().all():
         if found["origin"] == "c":  # made by CREATE INDEX: the new table gets its own
@@ -135,6 +141,8 @@ def _rebuild_sqlite_outbox_unique_across_services(conn: Connection) -> None:
     names = [c.name for c in outbox.columns if c.name in present]
     conn.execute(insert(outbox).from_select(names, select(*(column(name) for name in names)).select_from(table(old))))
     conn.execute(text(f'DROP TABLE "{old}"'))
+    for sql in theirs:
+        conn.exec_driver_sql(sql)
 
 
 def _never_reuse_event_ids(conn: Connection) -> None:

@@ -353,3 +353,22 @@ def test_an_outbox_rebuild_cut_short_on_sqlite_changes_nothing(tmp_path: Any, te
             assert conn.execute(select(meta.c.value).where(meta.c.name == VERSION_NAME)).scalar() == str(
                 SCHEMA_VERSION)
         assert queue_email("someone@gov.uk", "welcome", {"name": "A"}, dedupe_key="k1").id == keyed.id
+
+
+def test_the_app_s_own_indexes_and_triggers_on_the_outbox_survive_the_sqlite_rebuild(
+    make_outbox_app: Callable[..., Flask], outbox_url: str
+) -> None:
+    if not outbox_url.startswith("sqlite"):
+        pytest.skip("SQLite rebuilds the table; PostgreSQL drops the constraints in place")
+    app = make_outbox_app()
+    with app.app_context():
+        as_version_2(app)
+        with store(app).db.begin() as conn:  # what a team may have added for its own reports
+            conn.execute(text("CREATE INDEX app_ix_outbox_template ON dm_email_outbox (template_id)"))
+            conn.execute(text("CREATE TRIGGER app_tr_outbox AFTER UPDATE ON dm_email_outbox BEGIN SELECT 1; END"))
+        DMEmail.outbox.create_tables()  # flask dm-email outbox upgrade: the table is rebuilt
+        store(app).check_schema()
+        with store(app).db.connect() as conn:
+            names = set(conn.execute(text("SELECT name FROM sqlite_master WHERE tbl_name = 'dm_email_outbox'"))
+                        .scalars())
+    assert {"app_ix_outbox_template", "app_tr_outbox"} <= names
