@@ -363,6 +363,10 @@ class Store(StoreReads):
                     extra["next_attempt_at"] = now + delay
                 if new_status in states.FINAL:
                     extra["final_at"] = now
+                elif current in states.FINAL:
+                    # Out of a final status (a cancelled email Notify had after all, an
+                    # operator's retry): not final, so not purged as if it were.
+                    extra["final_at"] = None
                 changed = conn.execute(
                     update(outbox)
                     .where(C.id == row_id, C.service_id == self.service_id, C.status == current)

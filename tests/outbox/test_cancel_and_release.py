@@ -262,3 +262,24 @@ def test_a_release_made_while_a_refused_worker_is_about_to_hold_is_not_undone(
         statuses = {store(app).get(row_id)["status"] for row_id in [*ids, late.id]}
     assert states.HELD not in statuses
     assert not pacer.refused  # and the worker sends again
+
+
+def test_a_cancelled_email_moved_on_by_a_receipt_is_no_longer_final(
+    make_outbox_app: Callable[..., Flask],
+) -> None:
+    """Notify had it after all and says it is still sending: the row is not final, so the
+    retention purge must not clear its address as if it were."""
+    from flask_dm_email.outbox.receipts import apply_notify_status
+
+    app = make_outbox_app()
+    with app.app_context():
+        email = queue_email("ada@gov.uk", "welcome", {"name": "Ada"})
+        with store(app).db.begin() as conn:  # as a worker leaves an unclear attempt (a timeout)
+            conn.execute(update(outbox).where(outbox.c.id == email.id).values(
+                status=states.RETRYING, maybe_sent=True, attempts=1))
+        DMEmail.outbox.cancel(email.id)
+        assert store(app).get(email.id)["final_at"] is not None
+        moved = apply_notify_status(app, store(app), notify_id=None, reference=email.notify_reference,
+                                    status="sending", kind="receipt")
+        row = store(app).get(email.id)
+    assert moved == states.NOTIFY_SENDING and row["final_at"] is None
