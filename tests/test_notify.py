@@ -73,6 +73,16 @@ class FakeClock:
         self.slept += max(seconds, 1.0)
 
 
+def on_a_fake_clock(app: Flask, sim: Any) -> FakeClock:
+    """Give ``app`` a Notify backend whose waits cost no time; the clock it runs on."""
+    fake = FakeClock()
+    state = get_state(app)
+    state.backend = NotifyBackend(
+        state.settings.notify_key or "", sim.url, state.settings.retry, sleep=fake.sleep, clock=fake.now
+    )
+    return fake
+
+
 def stored(sim: Any, reference: str) -> list[dict[str, Any]]:
     return [m for m in sim.messages() if m.get("reference") == reference]
 
@@ -233,12 +243,8 @@ class TestRetries:
     ) -> None:
         # A fake clock jumps past the 75 s bound while the backend "sleeps"; the lookup made
         # after it finds nothing, so the resend is safe.
-        fake = FakeClock()
         app = notify_app(DM_NOTIFY_RETRY_DEADLINE=120)
-        state = get_state(app)
-        state.backend = NotifyBackend(
-            state.settings.notify_key or "", sim.url, state.settings.retry, sleep=fake.sleep, clock=fake.now
-        )
+        fake = on_a_fake_clock(app, sim)
         sim.set_faults(hang_next=1, hang_seconds=TIMEOUT + 1, hang_when="before_store")
         with app.app_context():
             result = send_email("a@gov.uk", "welcome", {"name": "A"})
@@ -252,12 +258,8 @@ class TestRetries:
         # A service gives every password-reset email one reference. Ada's went a moment ago;
         # Bo's request times out. The lookup finds Ada's notification by the reference: it
         # is not Bo's, who would otherwise never get the email.
-        fake = FakeClock()
         app = notify_app(DM_NOTIFY_RETRY_DEADLINE=120)
-        state = get_state(app)
-        state.backend = NotifyBackend(
-            state.settings.notify_key or "", sim.url, state.settings.retry, sleep=fake.sleep, clock=fake.now
-        )
+        on_a_fake_clock(app, sim)
         with app.app_context():
             ada = send_email("ada@gov.uk", "welcome", {"name": "Ada"}, reference="password-reset")
             sim.set_faults(hang_next=1, hang_seconds=TIMEOUT + 1, hang_when="before_store")
@@ -270,12 +272,8 @@ class TestRetries:
     ) -> None:
         # DM_NOTIFY_TEMPLATES takes a UUID in any case; Notify answers in lower case. The
         # lookup must still know its own email, or it would post it a second time.
-        fake = FakeClock()
         app = notify_app(DM_NOTIFY_RETRY_DEADLINE=120, DM_NOTIFY_TEMPLATES={"welcome": template_id.upper()})
-        state = get_state(app)
-        state.backend = NotifyBackend(
-            state.settings.notify_key or "", sim.url, state.settings.retry, sleep=fake.sleep, clock=fake.now
-        )
+        on_a_fake_clock(app, sim)
         sim.set_faults(hang_next=1, hang_seconds=TIMEOUT + 1, hang_when="after_store")
         with app.app_context():
             result = send_email("a@gov.uk", "welcome", {"name": "A"})
