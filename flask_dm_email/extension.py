@@ -74,6 +74,11 @@ def _pace(app: Flask, state: DMEmailState) -> None:
     if isinstance(backend, NotifyBackend) and settings.notify_key:
         pacer = Pacer(settings.pacing, settings.notify_key, lambda: _limit_store(settings, state.outbox))
         pacer.on_alert = lambda kind, message, details: raise_alert(app, kind, message, details)
+        if state.outbox is not None:
+            from .outbox.holds import released_at
+
+            outbox = state.outbox
+            pacer.released_at = lambda: released_at(outbox.store)
         backend.pacer = pacer
 
 

@@ -91,6 +91,10 @@ class Pacer:
         #: When that refusal came (epoch seconds), or None: an operator's release of the
         #: held emails after it (:meth:`forget_refusal`) lets this process send again.
         self.refused_at: float | None = None
+        #: Returns when an operator last released the held emails (epoch seconds), or
+        #: None; ``init_app`` reads the outbox's record. Asked only while this process is
+        #: refused (each send would be refused otherwise: one small read is cheaper).
+        self.released_at: Callable[[], float | None] | None = None
         #: Called as ``on_alert(kind, message, details)`` when 90 % of the daily limit is
         #: used (checked at most once a minute); ``init_app`` routes it to the alerts.
         self.on_alert: Callable[[str, str, dict[str, Any]], object] | None = None
@@ -121,8 +125,20 @@ class Pacer:
 
     @property
     def refused(self) -> bool:
-        """Whether Notify's daily-limit refusal today stops this process from sending."""
-        return time.time() < self._refused_until
+        """Whether Notify's daily-limit refusal today stops this process from sending
+        (unless an operator has released the held emails since: then it sends again)."""
+        if time.time() >= self._refused_until:
+            return False
+        if self.released_at is not None and self.refused_at is not None:
+            try:
+                released = self.released_at()
+            except Exception as error:  # the outbox database is down: still refused
+                self._unreachable(error)
+                return True
+            if released is not None and released > self.refused_at:
+                self.forget_refusal()
+                return False
+        return True
 
     def forget_refusal(self) -> None:
         """Send again before 00:00 UTC: an operator released the held emails after
@@ -140,7 +156,7 @@ class Pacer:
         :raises ~flask_dm_email.pacing.LimiterWaitTooLong: no slot within ``max_wait``,
             or ``cancel`` was set while waiting (nothing taken: the daily count is given back).
         """
-        if time.time() < self._refused_until:
+        if self.refused:
             raise DailyLimitReached(None)
         counted = False
         try:

@@ -33,7 +33,7 @@ from ..sending import make_result, report_sent
 from ..signals import email_failed
 from ..state import DMEmailState
 from . import states
-from .holds import hold_until_midnight, released_at
+from .holds import hold_until_midnight
 from .records import QueuedEmail, status_changed
 from .store import Store
 
@@ -148,12 +148,6 @@ class Delivery:
                 return settled
         pacer = self.state.pacer
         ticket: Ticket | None = None
-        if pacer is not None and pacer.refused and pacer.refused_at is not None:
-            # Notify refused this process's email for the rest of the day; an operator who
-            # released the held emails since (Notify raised the limit) lets it send again.
-            released = released_at(self.store)
-            if released is not None and released > pacer.refused_at:
-                pacer.forget_refusal()
         if pacer is not None:
             asked = time.monotonic()
             try:

@@ -235,7 +235,6 @@ def test_a_release_made_while_a_refused_worker_is_about_to_hold_is_not_undone(
     """This worker had Notify's daily-limit refusal earlier today. It looks for a release,
     finds none, and the operator releases the held emails at that moment: its hold must
     not put them back until 00:00 UTC."""
-    from flask_dm_email.outbox import delivery as delivery_module
     from flask_dm_email.outbox.delivery import Delivery
     from flask_dm_email.outbox.holds import next_midnight, release_held
     from flask_dm_email.state import get_state
@@ -250,14 +249,15 @@ def test_a_release_made_while_a_refused_worker_is_about_to_hold_is_not_undone(
         late = queue_email("late@gov.uk", "welcome", {"name": "L"})
         [row] = store(app).claim(5, 60)
         assert row["id"] == late.id
-        real_released_at = delivery_module.released_at
+        real_released_at = pacer.released_at
+        assert real_released_at is not None
 
-        def then_the_operator_releases(s: Any) -> float | None:
-            seen = real_released_at(s)
-            release_held(s)  # Notify raised the limit; the operator releases, just now
+        def then_the_operator_releases() -> float | None:
+            seen = real_released_at()
+            release_held(store(app))  # Notify raised the limit; the operator releases, just now
             return seen
 
-        monkeypatch.setattr(delivery_module, "released_at", then_the_operator_releases)
+        monkeypatch.setattr(pacer, "released_at", then_the_operator_releases)
         Delivery(app, state, store(app), claimed_at=time.monotonic()).deliver(row)
         statuses = {store(app).get(row_id)["status"] for row_id in [*ids, late.id]}
     assert states.HELD not in statuses
