@@ -91,22 +91,24 @@ def _attempt(backend: EmailBackend, email: OutgoingEmail) -> Attempt:
         return Attempt(Outcome.FAILED, error=error, error_class=type(error).__name__)
 
 
-def _lookup(backend: EmailBackend, row: RowMapping, email: OutgoingEmail) -> Mapping[str, Any] | None:
+def lookup_row(backend: EmailBackend, row: Mapping[Any, Any]) -> Mapping[str, Any] | None:
     """Notify's notification of the row's email created since the row was, whatever its
     status: a notification Notify stored and then failed was still stored, and posting
     again would make a second one.
 
     A queued row's reference holds the row's id, so it is the row's alone. A synchronous
     send's is the caller's, who may give one reference to many people's emails: only a
-    notification to this row's address with its template counts."""
+    notification to this row's address with its template counts (while the row still
+    has its address)."""
+    reference = row["notify_reference"]
     lookup = getattr(backend, "lookup", None)
-    if lookup is not None:
-        own_reference = str(row["id"]) in email.reference
-        found: Mapping[str, Any] | None = lookup(
-            email.reference, since=datetime.fromtimestamp(row["created_at"], UTC),
-            email=None if own_reference else email, any_status=True)
-        return found
-    return backend.find_sent(email.reference)
+    if lookup is None:
+        return backend.find_sent(reference)
+    own_reference = str(row["id"]) in reference
+    email = None if own_reference or row["to_address"] is None else outgoing_email(row)
+    found: Mapping[str, Any] | None = lookup(
+        reference, since=datetime.fromtimestamp(row["created_at"], UTC), email=email, any_status=True)
+    return found
 
 
 @dataclass
@@ -222,7 +224,7 @@ class Delivery:
         """Look up a row whose last attempt was unclear. Returns the status it ended in,
         or None when it is proved unsent and may be posted."""
         try:
-            found = _lookup(self.state.backend, row, email)
+            found = lookup_row(self.state.backend, row)
         except (APIError, EmailError, OSError) as error:  # Notify could not be asked: nothing is known yet
             delay = self.retry_delay(max(row["attempts"], 1))
             self._finish(row, token, states.RETRYING, kind="lookup-failed", error_class=type(error).__name__,

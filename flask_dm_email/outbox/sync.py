@@ -11,10 +11,8 @@ found once nothing can still arrive, it stays cancelled and is not asked about a
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
@@ -22,7 +20,7 @@ from sqlalchemy import RowMapping, select, update
 
 from ..state import get_state
 from . import states
-from .delivery import outgoing_email
+from .delivery import lookup_row
 from .receipts import apply_notify_status
 from .store import Store
 from .tables import outbox
@@ -75,21 +73,6 @@ def cancelled_maybe_sent(store: Store, *, older_than: float, limit: int) -> list
         )
 
 
-def _lookup(backend: Any, row: Mapping[Any, Any]) -> Mapping[str, Any] | None:
-    """Notify's notification of the row, whatever its status (a stored one that failed
-    was still stored), or None."""
-    lookup = getattr(backend, "lookup", None)
-    if lookup is None:
-        return backend.find_sent(row["notify_reference"])  # type: ignore[no-any-return]
-    since = datetime.fromtimestamp(row["created_at"], UTC)
-    if "any_status" in inspect.signature(lookup).parameters and row["to_address"] is not None:
-        found: Mapping[str, Any] | None = lookup(row["notify_reference"], since=since, email=outgoing_email(row),
-                                                 any_status=True)
-    else:
-        found = lookup(row["notify_reference"], since=since)
-    return found
-
-
 def _settle_cancelled(app: Flask, store: Store, *, older_than: float, limit: int) -> list[str]:
     """Look up each cancelled ``maybe_sent`` row by its unique reference; the statuses
     the rows found moved to."""
@@ -97,7 +80,7 @@ def _settle_cancelled(app: Flask, store: Store, *, older_than: float, limit: int
     moved: list[str] = []
     for row in cancelled_maybe_sent(store, older_than=older_than, limit=limit):
         try:
-            found = _lookup(backend, row)
+            found = lookup_row(backend, row)
         except Exception as error:
             logger.warning("Could not look up cancelled row %s (%s); trying later", row["id"], type(error).__name__)
             continue
