@@ -8,7 +8,7 @@ an operator's resume or ``outbox release-held`` releases them at once.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from . import states
 from .store import Store
@@ -22,15 +22,24 @@ DAY = 86_400.0
 _RELEASED = "released"
 
 
-def released_at(store: Store) -> float | None:
-    """When an operator last released the service's held emails (epoch seconds, by the
-    database's clock), or None."""
-    with store.db.connect() as conn:
-        value = conn.execute(select(meta.c.value).where(meta.c.name == f"{_RELEASED}:{store.service_id}")).scalar()
+def _release_record(conn: Connection, store: Store, *, lock: bool = False) -> float | None:
+    """The recorded time of the service's last release, read in ``conn`` (with ``lock``,
+    under the release's row lock on PostgreSQL), or None."""
+    query = select(meta.c.value).where(meta.c.name == f"{_RELEASED}:{store.service_id}")
+    if lock and store.db.dialect == "postgresql":
+        query = query.with_for_update()
+    value = conn.execute(query).scalar()
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def released_at(store: Store) -> float | None:
+    """When an operator last released the service's held emails (epoch seconds, by the
+    database's clock), or None."""
+    with store.db.connect() as conn:
+        return _release_record(conn, store)
 
 
 def next_midnight(now: float) -> float:
@@ -53,15 +62,9 @@ def hold_until_midnight(store: Store, *, unless_released_after: float | None = N
     """
     with store.db.begin() as conn:
         if unless_released_after is not None:
-            marker = select(meta.c.value).where(meta.c.name == f"{_RELEASED}:{store.service_id}")
-            if store.db.dialect == "postgresql":
-                marker = marker.with_for_update()
-            value = conn.execute(marker).scalar()
-            try:
-                if value is not None and float(value) > unless_released_after:
-                    return None
-            except ValueError:
-                pass
+            released = _release_record(conn, store, lock=True)
+            if released is not None and released > unless_released_after:
+                return None
         now = float(conn.execute(select(store.db.now())).scalar_one())
         midnight = next_midnight(now)
         held = conn.execute(

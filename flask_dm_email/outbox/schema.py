@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, column, insert, inspect, select, table, text
+from sqlalchemy import Connection, Insert, Table, column, insert, inspect, select, table, text
 from sqlalchemy.schema import CreateTable, DropIndex
 
 from ..errors import EmailConfigError
@@ -138,11 +138,15 @@ def _rebuild_sqlite_outbox_unique_across_services(conn: Connection) -> None:
     conn.execute(text(f'ALTER TABLE "{outbox.name}" RENAME TO "{old}"'))
     conn.execute(CreateTable(outbox))
     present = {info["name"] for info in conn.exec_driver_sql(f'PRAGMA table_info("{old}")').mappings().all()}
-    names = [c.name for c in outbox.columns if c.name in present]
-    conn.execute(insert(outbox).from_select(names, select(*(column(name) for name in names)).select_from(table(old))))
+    conn.execute(_copy(outbox, old, [c.name for c in outbox.columns if c.name in present]))
     conn.execute(text(f'DROP TABLE "{old}"'))
     for sql in theirs:
         conn.exec_driver_sql(sql)
+
+
+def _copy(to: Table, old: str, names: list[str]) -> Insert:
+    """``INSERT INTO to (names) SELECT names FROM old``: a rebuilt table's rows."""
+    return insert(to).from_select(names, select(*(column(name) for name in names)).select_from(table(old)))
 
 
 def _never_reuse_event_ids(conn: Connection) -> None:
@@ -152,8 +156,7 @@ def _never_reuse_event_ids(conn: Connection) -> None:
         text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": event.name}
     ).scalar()
     old = f"{event.name}_before_v2"
-    names = [c.name for c in event.columns]
-    copy = insert(event).from_select(names, select(*(column(name) for name in names)).select_from(table(old)))
+    copy = _copy(event, old, [c.name for c in event.columns])
     if made_as is not None and "AUTOINCREMENT" in made_as.upper():
         # Rebuilt already. An earlier version of this step could be cut short after the
         # rebuild and before the copy: finish it.
