@@ -42,6 +42,25 @@ def as_version_1(app: Flask) -> None:
         conn.execute(update(meta).where(meta.c.name == VERSION_NAME).values(value="1"))
 
 
+def upgrade_cut_short_at_the_copy(engine: Any, table_name: str) -> None:
+    """Run ``upgrade`` with the database refusing the copy of ``table_name``'s rows into
+    its rebuilt table, as another writer holding the lock too long would: it fails."""
+    import sqlite3
+
+    from sqlalchemy import event as sqlalchemy_event
+
+    def locked(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith(f"INSERT INTO {table_name}"):  # the copy
+            raise sqlite3.OperationalError("database is locked")
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", locked)
+    try:
+        with pytest.raises(Exception, match="database is locked"):
+            DMEmail.outbox.create_tables()
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", locked)
+
+
 def indexes(app: Flask) -> set[str]:
     return {index["name"] for index in inspect(store(app).db.engine).get_indexes("dm_email_outbox")}
 
@@ -176,10 +195,8 @@ def test_an_upgrade_cut_short_on_the_app_s_sqlite_engine_changes_nothing(tmp_pat
     engine, whose sqlite3 connection would commit each DDL statement on its own: a copy cut
     short (a lock, Ctrl-C) left the events in a table nothing reads, and the next upgrade
     said it had succeeded."""
-    import sqlite3
 
     from flask_sqlalchemy import SQLAlchemy
-    from sqlalchemy import event as sqlalchemy_event
 
     from flask_dm_email.outbox.tables import event
 
@@ -197,14 +214,7 @@ def test_an_upgrade_cut_short_on_the_app_s_sqlite_engine_changes_nothing(tmp_pat
                               "('x', 'sent', 2), ('y', 'queued', 3)"))
             conn.execute(update(meta).where(meta.c.name == VERSION_NAME).values(value="1"))
 
-        def locked(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if statement.lstrip().startswith("INSERT INTO dm_email_event"):  # the copy
-                raise sqlite3.OperationalError("database is locked")
-
-        sqlalchemy_event.listen(db.engine, "before_cursor_execute", locked)
-        with pytest.raises(Exception, match="database is locked"):
-            DMEmail.outbox.create_tables()
-        sqlalchemy_event.remove(db.engine, "before_cursor_execute", locked)
+        upgrade_cut_short_at_the_copy(db.engine, "dm_email_event")
         tables = set(inspect(db.engine).get_table_names())
         assert "dm_email_event_before_v2" not in tables
         with db.engine.connect() as conn:
@@ -313,10 +323,8 @@ def test_upgrade_from_version_2_makes_keys_and_batches_per_service_keeping_rows(
 def test_an_outbox_rebuild_cut_short_on_sqlite_changes_nothing(tmp_path: Any, template_id: str) -> None:
     """SQLite cannot drop a table's unique constraint: the outbox table is rebuilt, in one
     transaction with the version's record, even on the app's Flask-SQLAlchemy engine."""
-    import sqlite3
 
     from flask_sqlalchemy import SQLAlchemy
-    from sqlalchemy import event as sqlalchemy_event
 
     from flask_dm_email import queue_email
 
@@ -331,14 +339,7 @@ def test_an_outbox_rebuild_cut_short_on_sqlite_changes_nothing(tmp_path: Any, te
         keyed = queue_email("someone@gov.uk", "welcome", {"name": "A"}, dedupe_key="k1")
         queue_email("other@gov.uk", "welcome", {"name": "B"})
 
-        def locked(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if statement.lstrip().startswith("INSERT INTO dm_email_outbox"):  # the copy
-                raise sqlite3.OperationalError("database is locked")
-
-        sqlalchemy_event.listen(db.engine, "before_cursor_execute", locked)
-        with pytest.raises(Exception, match="database is locked"):
-            DMEmail.outbox.create_tables()
-        sqlalchemy_event.remove(db.engine, "before_cursor_execute", locked)
+        upgrade_cut_short_at_the_copy(db.engine, "dm_email_outbox")
         assert "dm_email_outbox_before_v3" not in set(inspect(db.engine).get_table_names())
         assert ("dedupe_key",) in unique_column_sets(app)  # as it was
         with db.engine.connect() as conn:
